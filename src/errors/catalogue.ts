@@ -1,0 +1,42 @@
+/**
+ * The one error catalogue. Each code is stable (clients and docs rely on it) and maps to an HTTP
+ * status and a title; over WebSocket the same code goes into the `error` frame. A test checks that
+ * every code here is documented in docs/errors.md.
+ */
+export const errorCatalogue = {
+  'http.not_found': { status: 404, title: 'Not found' },
+  'http.method_not_allowed': { status: 405, title: 'Method not allowed' },
+  'http.body_too_large': { status: 413, title: 'Request body too large' },
+  'http.unsupported_media_type': { status: 415, title: 'Unsupported media type' },
+  'http.malformed_json': { status: 400, title: 'Malformed JSON body' },
+  'http.validation_failed': { status: 422, title: 'Request does not match its schema' },
+  'http.shutting_down': { status: 503, title: 'Server is shutting down' },
+  'internal.unexpected': { status: 500, title: 'Internal server error' },
+  'service.unavailable': { status: 503, title: 'Service temporarily unavailable' },
+  'eventstore.wrong_expected_revision': { status: 409, title: 'Stream is not at the expected revision' },
+  'eventstore.invalid_event': { status: 422, title: 'Event does not match its schema' },
+  'eventstore.unknown_position': { status: 422, title: 'No event at that position' },
+  'eventstore.duplicate_event_id': { status: 409, title: 'Event id already used in another stream' },
+  'eventstore.unavailable': { status: 503, title: 'Event store unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** A field-level problem, `path` being a JSON pointer into the offending document. */
+export type FieldError = { path: string; message: string };
+
+/** An expected failure with a stable code. Anything thrown that is not an AppError is a bug (500). */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    detail?: string,
+    readonly errors: FieldError[] = [],
+    /** Extra response headers, e.g. Retry-After on a retryable 503. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail ?? errorCatalogue[code].title);
+    this.status = errorCatalogue[code].status;
+  }
+}

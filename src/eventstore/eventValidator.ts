@@ -1,0 +1,43 @@
+import { AppError } from '../errors/catalogue.ts';
+import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
+import type { NewEvent } from './eventStore.ts';
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Checks events before they are appended: a UUID id, metadata matching schemas/eventstore/metadata,
+ * and data matching `schemas/events/<type>.v<schemaVersion>`. Throws `eventstore.invalid_event`
+ * naming the event type and the failing paths; an event type with no schema is refused too.
+ */
+export function validateEvents(registry: SchemaRegistry, events: NewEvent[]): void {
+  events.forEach((event, index) => {
+    const where = `events/${index} (${String(event.type)})`;
+    if (typeof event.id !== 'string' || !uuidPattern.test(event.id)) {
+      throw new AppError('eventstore.invalid_event', `${where}: id must be a UUID`, [
+        { path: `/${index}/id`, message: 'must be a UUID' },
+      ]);
+    }
+    const metadataErrors = registry.validate('eventstore/metadata', event.metadata);
+    if (metadataErrors.length > 0) {
+      throw new AppError(
+        'eventstore.invalid_event',
+        `${where}: metadata ${metadataErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+        metadataErrors.map((e) => ({ path: `/${index}/metadata${e.path === '/' ? '' : e.path}`, message: e.message })),
+      );
+    }
+    const schemaId = `events/${event.type}.v${event.metadata.schemaVersion}`;
+    if (!registry.has(schemaId)) {
+      throw new AppError('eventstore.invalid_event', `${where}: no schema ${schemaId}`, [
+        { path: `/${index}/type`, message: `unknown event type or version (${schemaId})` },
+      ]);
+    }
+    const dataErrors = registry.validate(schemaId, event.data);
+    if (dataErrors.length > 0) {
+      throw new AppError(
+        'eventstore.invalid_event',
+        `${where}: data ${dataErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+        dataErrors.map((e) => ({ path: `/${index}/data${e.path === '/' ? '' : e.path}`, message: e.message })),
+      );
+    }
+  });
+}

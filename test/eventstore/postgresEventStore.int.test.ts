@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { sql } from 'slonik';
+import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../src/eventstore/errors.ts';
+import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
+import { openTestEventStore } from '../support/database.ts';
+import { eventStoreContract, take, thing } from './contract.ts';
+
+eventStoreContract('Postgres', () => openTestEventStore('es_contract'));
+
+describe('Postgres event store', () => {
+  let env: Awaited<ReturnType<typeof openTestEventStore>>;
+  before(async () => {
+    env = await openTestEventStore('es_postgres', { poolSize: 24 });
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it('refuses an event id already stored in another stream', async () => {
+    const event = thing(1);
+    await env.store.appendToStream('dup-a', [event]);
+    await assert.rejects(env.store.appendToStream('dup-b', [event]), DuplicateEventIdError);
+    assert.deepEqual(await env.store.readStream('dup-b'), []);
+  });
+
+  it('group-commits concurrent appends, each answered on its own', async () => {
+    const appends = Array.from({ length: 300 }, (_, index) =>
+      env.store.appendToStream(`group-${index % 100}`, [thing(index)], 'any'),
+    );
+    // One of these conflicts; its neighbours in the same batch must still succeed.
+    const conflicting = env.store.appendToStream('group-0', [thing(-1)], 'no_stream');
+    const results = await Promise.allSettled([...appends, conflicting]);
+    assert.equal(results.filter((result) => result.status === 'fulfilled').length, 300);
+    const last = results.at(-1);
+    assert.ok(last?.status === 'rejected' && last.reason instanceof WrongExpectedRevisionError);
+    const counts = await env.pool.oneFirst(
+      sql.unsafe`SELECT count(DISTINCT revision)::int FROM es.events WHERE stream_name LIKE 'group-%'`,
+    );
+    assert.equal(counts, 3);
+  });
+
+  it('lets exactly one of two writers with the same expected revision win', async () => {
+    await env.store.appendToStream('race-1', [thing(0)], 'no_stream');
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, index) => env.store.appendToStream('race-1', [thing(index)], 0n)),
+    );
+    assert.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
+    assert.equal(
+      results.filter((result) => result.status === 'rejected' && result.reason instanceof WrongExpectedRevisionError)
+        .length,
+      9,
+    );
+  });
+
+  it('leaves nothing behind from an append whose connection is killed before commit', async () => {
+    const client = new pg.Client({ connectionString: env.db.url });
+    await client.connect();
+    client.on('error', () => undefined);
+    await client.query('BEGIN');
+    await client.query(appendSql, appendParams('killed-1', [thing(1)]));
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    await env.pool.query(sql.unsafe`SELECT pg_terminate_backend(${rows[0]?.pid ?? 0})`);
+    await client.end().catch(() => undefined);
+    assert.deepEqual(await env.store.readStream('killed-1'), []);
+    // The stream is free for the next writer, and $all is not held back by the dead transaction.
+    await env.store.appendToStream('killed-1', [thing(2)], 'no_stream');
+    const all = await env.store.readAll({ filter: { categories: ['killed'] } });
+    assert.deepEqual(
+      all.map((event) => event.data),
+      [{ n: 2 }],
+    );
+  });
+
+  it('never lets a live subscriber skip an event, even when transactions commit out of position order', async () => {
+    const streams = Array.from({ length: 40 }, (_, index) => `conc-${index}`);
+    const writers = 16;
+    const appendsPerWriter = 60;
+    const total = writers * appendsPerWriter;
+    const subscription = env.store.subscribeToAll({ filter: { categories: ['conc'] }, batchSize: 50 });
+    const received = take(subscription, total, 60_000);
+
+    // Half the writers hold their transaction open for a random while after taking positions, so
+    // later positions routinely commit first; the other half go through the store (group commit).
+    const slowWriter = async (writer: number) => {
+      const client = new pg.Client({ connectionString: env.db.url });
+      await client.connect();
+      try {
+        for (let index = 0; index < appendsPerWriter; index += 1) {
+          const stream = streams[(writer * 7 + index) % streams.length] ?? 'conc-0';
+          await client.query('BEGIN');
+          await client.query(appendSql, appendParams(stream, [thing(writer * 1000 + index)]));
+          await client.query('SELECT pg_sleep($1)', [Math.random() * 0.02]);
+          await client.query('COMMIT');
+        }
+      } finally {
+        await client.end();
+      }
+    };
+    const storeWriter = async (writer: number) => {
+      for (let index = 0; index < appendsPerWriter; index += 1) {
+        const stream = streams[(writer * 11 + index) % streams.length] ?? 'conc-0';
+        await env.store.appendToStream(stream, [thing(writer * 1000 + index)], 'any');
+      }
+    };
+    await Promise.all(
+      Array.from({ length: writers }, (_, writer) => (writer % 2 === 0 ? slowWriter(writer) : storeWriter(writer))),
+    );
+
+    const events = await received;
+    await subscription.close();
+    assert.equal(events.length, total, 'every event arrives');
+    assert.equal(new Set(events.map((event) => event.id)).size, total, 'no event arrives twice');
+
+    const lastRevision = new Map<string, bigint>();
+    for (const event of events) {
+      const previous = lastRevision.get(event.streamName) ?? -1n;
+      assert.equal(event.revision, previous + 1n, `${event.streamName} arrives in revision order`);
+      lastRevision.set(event.streamName, event.revision);
+    }
+    // Proof that the test exercised the gap: a reader following `position > checkpoint` would
+    // have skipped the events that arrived after a larger position.
+    assert.ok(inversions(events) > 0, 'some transactions committed out of position order');
+    const stored = await env.pool.oneFirst(
+      sql.unsafe`SELECT count(*)::int FROM es.events WHERE category = 'conc'`,
+    );
+    assert.equal(stored, total);
+  });
+});
+
+const appendSql = 'SELECT * FROM es.append_batch($1, $2, $3, $4, $5, $6, $7, $8)';
+
+function appendParams(stream: string, events: ReturnType<typeof thing>[]): unknown[] {
+  return [
+    [stream],
+    [stream.split('-')[0]],
+    ['-2'],
+    [events.length],
+    events.map((event) => event.id),
+    events.map((event) => event.type),
+    events.map((event) => JSON.stringify(event.data)),
+    events.map((event) => JSON.stringify({ ...event.metadata, correlationId: randomUUID() })),
+  ];
+}
+
+function inversions(events: RecordedEvent[]): number {
+  let count = 0;
+  let highest = 0n;
+  for (const event of events) {
+    if (event.position < highest) count += 1;
+    else highest = event.position;
+  }
+  return count;
+}
