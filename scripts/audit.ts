@@ -1,0 +1,39 @@
+/**
+ * `npm run audit -- <conversation id | stream name>`: prints that stream's events in order, one
+ * block per event, readable by a person. A bare UUID means the stream `conversation-<uuid>`.
+ */
+import { loadConfig } from '../src/config/config.ts';
+import { openDatabase } from '../src/db/openDatabase.ts';
+import { createDatabasePool } from '../src/db/pool.ts';
+import { openEventStore } from '../src/eventstore/openEventStore.ts';
+import { createLogger } from '../src/log/logger.ts';
+import { SchemaRegistry } from '../src/schemas/schemaRegistry.ts';
+
+const target = process.argv[2];
+if (!target) {
+  console.error('usage: npm run audit -- <conversation id | stream name>');
+  process.exit(2);
+}
+const streamName = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(target)
+  ? `conversation-${target}`
+  : target;
+
+const config = loadConfig();
+const logger = createLogger('warn');
+const database = await openDatabase(config, logger);
+const pool = await createDatabasePool(database.url, 2);
+const store = await openEventStore(config, { pool, databaseUrl: database.url, registry: new SchemaRegistry(), logger });
+try {
+  const events = await store.readStream(streamName);
+  if (events.length === 0) console.log(`${streamName}: no events`);
+  for (const event of events) {
+    const { actor, occurredAt, correlationId, causationId } = event.metadata;
+    console.log(`#${event.revision} ${event.type}  at ${occurredAt}  by ${actor}  (position ${event.position})`);
+    console.log(`   correlation ${correlationId}${causationId ? `  caused by ${causationId}` : ''}`);
+    console.log(`   ${JSON.stringify(event.data, null, 2).replaceAll('\n', '\n   ')}`);
+  }
+} finally {
+  await store.close();
+  await pool.end();
+  await database.close();
+}
