@@ -86,7 +86,21 @@ export const variables = {
     500,
     'most appends the Postgres event store writes in one transaction',
   ),
-  HTTP_BODY_LIMIT_BYTES: variable(integer(1024, 64 * 1024 * 1024), 1024 * 1024, 'largest request body accepted'),
+  REDIS_URL: variable<string | undefined>(
+    url('redis', 'rediss'),
+    undefined,
+    'Redis connection URL for cross-node fan-out and actor leases; unset runs as a single node',
+  ),
+  MONGODB_URL: variable<string | undefined>(
+    url('mongodb', 'mongodb+srv'),
+    undefined,
+    'MongoDB connection URL for the conversation transcript archive; unset turns that projector off',
+  ),
+  HTTP_BODY_LIMIT_BYTES: variable(
+    integer(1024, 64 * 1024 * 1024),
+    1024 * 1024,
+    'largest request body accepted',
+  ),
   SHUTDOWN_TIMEOUT_MS: variable(
     integer(0, 600_000),
     10_000,
