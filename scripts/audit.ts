@@ -22,13 +22,20 @@ const config = loadConfig();
 const logger = createLogger('warn');
 const database = await openDatabase(config, logger);
 const pool = await createDatabasePool(database.url, 2);
-const store = await openEventStore(config, { pool, databaseUrl: database.url, registry: new SchemaRegistry(), logger });
+const store = await openEventStore(config, {
+  pool,
+  databaseUrl: database.url,
+  registry: new SchemaRegistry(),
+  logger,
+});
 try {
   const events = await store.readStream(streamName);
   if (events.length === 0) console.log(`${streamName}: no events`);
   for (const event of events) {
     const { actor, occurredAt, correlationId, causationId } = event.metadata;
-    console.log(`#${event.revision} ${event.type}  at ${occurredAt}  by ${actor}  (position ${event.position})`);
+    console.log(
+      `#${event.revision} ${event.type}  at ${occurredAt}  by ${actor}  (position ${event.position})`,
+    );
     console.log(`   correlation ${correlationId}${causationId ? `  caused by ${causationId}` : ''}`);
     console.log(`   ${JSON.stringify(event.data, null, 2).replaceAll('\n', '\n   ')}`);
   }

@@ -3,8 +3,8 @@
  * DATA_DIR) and exits. The server does the same at start-up; this is for deploy pipelines.
  */
 import { loadConfig } from '../src/config/config.ts';
-import { openDatabase } from '../src/db/openDatabase.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { openDatabase } from '../src/db/openDatabase.ts';
 import { createLogger } from '../src/log/logger.ts';
 
 const config = loadConfig();

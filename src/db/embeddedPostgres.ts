@@ -74,7 +74,9 @@ export async function startEmbeddedPostgres(
       logger.info({ dataDir: clusterDir, port: state.port }, 'starting embedded Postgres on existing data');
     } else {
       if (existsSync(clusterDir) && readdirSync(clusterDir).length > 0) {
-        throw new Error(`${clusterDir} is not empty and is not a Postgres data folder: refusing to initialise over it`);
+        throw new Error(
+          `${clusterDir} is not empty and is not a Postgres data folder: refusing to initialise over it`,
+        );
       }
       logger.info({ dataDir: clusterDir, port: state.port }, 'initialising embedded Postgres');
       await server.initialise().catch((error: unknown) => {

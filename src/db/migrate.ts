@@ -24,7 +24,8 @@ export function loadMigrations(directory = migrationsDir): Migration[] {
       const match = /^(\d{4})_[a-z0-9_]+\.sql$/.exec(file);
       if (!match?.[1]) throw new Error(`migration ${file}: name must be NNNN_snake_case.sql`);
       const text = readFileSync(join(directory, file), 'utf8');
-      if (destructive.test(text)) throw new Error(`migration ${file}: destroys data (DROP/TRUNCATE), refused`);
+      if (destructive.test(text))
+        throw new Error(`migration ${file}: destroys data (DROP/TRUNCATE), refused`);
       return { version: Number(match[1]), name: file, sql: text, checksum: sha256(text) };
     });
 }
@@ -35,7 +36,11 @@ export function loadMigrations(directory = migrationsDir): Migration[] {
  * was edited since, or when the database knows a migration this code does not. Runs on its own
  * pg connection: a migration file holds several statements, which slonik refuses.
  */
-export async function migrate(databaseUrl: string, logger: Logger, directory = migrationsDir): Promise<number> {
+export async function migrate(
+  databaseUrl: string,
+  logger: Logger,
+  directory = migrationsDir,
+): Promise<number> {
   const migrations = loadMigrations(directory);
   const client = new pg.Client({ connectionString: databaseUrl, application_name: 'pytake-migrate' });
   await client.connect();
@@ -72,11 +77,10 @@ export async function migrate(databaseUrl: string, logger: Logger, directory = m
       await client.query('BEGIN');
       try {
         await client.query(migration.sql);
-        await client.query('INSERT INTO public.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-          migration.version,
-          migration.name,
-          migration.checksum,
-        ]);
+        await client.query(
+          'INSERT INTO public.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)',
+          [migration.version, migration.name, migration.checksum],
+        );
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK');

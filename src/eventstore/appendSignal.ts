@@ -27,7 +27,10 @@ export class AppendSignal {
   ) {}
 
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: 'pytake-es-listen' });
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      application_name: 'pytake-es-listen',
+    });
     client.on('notification', (message) => {
       if (message.payload !== this.nodeId) this.wakeLocal();
     });

@@ -81,7 +81,11 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
 }
 
 export interface EventStore {
-  appendToStream(streamName: string, events: NewEvent[], expectedRevision?: ExpectedRevision): Promise<AppendResult>;
+  appendToStream(
+    streamName: string,
+    events: NewEvent[],
+    expectedRevision?: ExpectedRevision,
+  ): Promise<AppendResult>;
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): Subscription;

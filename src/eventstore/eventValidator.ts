@@ -22,7 +22,10 @@ export function validateEvents(registry: SchemaRegistry, events: NewEvent[]): vo
       throw new AppError(
         'eventstore.invalid_event',
         `${where}: metadata ${metadataErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
-        metadataErrors.map((e) => ({ path: `/${index}/metadata${e.path === '/' ? '' : e.path}`, message: e.message })),
+        metadataErrors.map((e) => ({
+          path: `/${index}/metadata${e.path === '/' ? '' : e.path}`,
+          message: e.message,
+        })),
       );
     }
     const schemaId = `events/${event.type}.v${event.metadata.schemaVersion}`;
@@ -36,7 +39,10 @@ export function validateEvents(registry: SchemaRegistry, events: NewEvent[]): vo
       throw new AppError(
         'eventstore.invalid_event',
         `${where}: data ${dataErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
-        dataErrors.map((e) => ({ path: `/${index}/data${e.path === '/' ? '' : e.path}`, message: e.message })),
+        dataErrors.map((e) => ({
+          path: `/${index}/data${e.path === '/' ? '' : e.path}`,
+          message: e.message,
+        })),
       );
     }
   });

@@ -177,7 +177,8 @@ export class PostgresEventStore implements EventStore {
     const events = rows.filter((row) => row.position !== null).map(toRecordedEvent);
     const last = rows.at(-1);
     let next = cursor;
-    if (last && last.position !== null) next = { transactionId: BigInt(last.transaction_id), position: last.position };
+    if (last && last.position !== null)
+      next = { transactionId: BigInt(last.transaction_id), position: last.position };
     const caughtUp = events.length < limit;
     if (caughtUp && last) {
       const horizon = { transactionId: BigInt(last.horizon) - 1n, position: maxBigint };
@@ -246,10 +247,17 @@ export class PostgresEventStore implements EventStore {
         case 'wrong_expected_revision':
           return {
             ok: false,
-            error: new WrongExpectedRevisionError(request.streamName, request.expected, row.stream_revision ?? -1n),
+            error: new WrongExpectedRevisionError(
+              request.streamName,
+              request.expected,
+              row.stream_revision ?? -1n,
+            ),
           };
         case 'duplicate_id':
-          return { ok: false, error: new DuplicateEventIdError(request.streamName, request.events[0]?.id ?? '') };
+          return {
+            ok: false,
+            error: new DuplicateEventIdError(request.streamName, request.events[0]?.id ?? ''),
+          };
         default:
           return assertNever(row.outcome);
       }

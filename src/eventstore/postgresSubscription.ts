@@ -7,7 +7,10 @@ const fallbackPollMs = 1000;
 
 type Source = {
   start: () => Promise<AllCursor>;
-  read: (cursor: AllCursor, limit: number) => Promise<{ events: RecordedEvent[]; cursor: AllCursor; caughtUp: boolean }>;
+  read: (
+    cursor: AllCursor,
+    limit: number,
+  ) => Promise<{ events: RecordedEvent[]; cursor: AllCursor; caughtUp: boolean }>;
   signal: AppendSignal;
   batchSize: number;
 };

@@ -13,7 +13,11 @@ describe('loadConfig', () => {
   });
 
   it('parses the values it is given', () => {
-    const config = loadConfig({ PORT: '8080', DATABASE_URL: 'postgres://u@db:5432/p', ALLOW_DEV_FALLBACKS: 'true' });
+    const config = loadConfig({
+      PORT: '8080',
+      DATABASE_URL: 'postgres://u@db:5432/p',
+      ALLOW_DEV_FALLBACKS: 'true',
+    });
     assert.equal(config.PORT, 8080);
     assert.equal(config.DATABASE_URL, 'postgres://u@db:5432/p');
     assert.equal(config.ALLOW_DEV_FALLBACKS, true);
@@ -37,7 +41,10 @@ describe('loadConfig', () => {
   }
 
   it('refuses development fallbacks in production unless allowed', () => {
-    assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /DATABASE_URL: required when NODE_ENV=production/);
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production' }),
+      /DATABASE_URL: required when NODE_ENV=production/,
+    );
     assert.equal(loadConfig({ NODE_ENV: 'production', ALLOW_DEV_FALLBACKS: 'true' }).DATABASE_URL, undefined);
     assert.equal(
       loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/p' }).DATABASE_URL,

@@ -35,7 +35,10 @@ describe('migrations', () => {
     const edited = mkdtempSync(join(tmpdir(), 'pytake-migrations-'));
     cpSync(migrationsDir, edited, { recursive: true });
     writeFileSync(join(edited, '0001_event_store.sql'), '-- edited\nCREATE SCHEMA IF NOT EXISTS es;\n');
-    await assert.rejects(migrate(db.url, testLogger, edited), /0001_event_store\.sql was edited after it was applied/);
+    await assert.rejects(
+      migrate(db.url, testLogger, edited),
+      /0001_event_store\.sql was edited after it was applied/,
+    );
   });
 
   it('stops when the database has a migration this code does not know', async () => {

@@ -24,12 +24,19 @@ export function thing(n: number, type = 'ThingHappened', id: string = randomUUID
 }
 
 /** Takes `count` events from a subscription, failing after `timeoutMs`. */
-export async function take(subscription: Subscription, count: number, timeoutMs = 10_000): Promise<RecordedEvent[]> {
+export async function take(
+  subscription: Subscription,
+  count: number,
+  timeoutMs = 10_000,
+): Promise<RecordedEvent[]> {
   const seen: RecordedEvent[] = [];
   if (count === 0) return seen;
   const iterator = subscription[Symbol.asyncIterator]();
   const timeout = new Promise<never>((_, reject) => {
-    const timer = setTimeout(() => reject(new Error(`only ${seen.length} of ${count} events arrived`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`only ${seen.length} of ${count} events arrived`)),
+      timeoutMs,
+    );
     timer.unref();
   });
   while (seen.length < count) {
@@ -67,8 +74,22 @@ export function eventStoreContract(
       assert.equal(result.nextExpectedRevision, 1n);
       const read = await store.readStream(stream);
       assert.deepEqual(
-        read.map((event) => [event.id, event.type, event.data, event.metadata, event.revision, event.streamName]),
-        events.map((event, index) => [event.id, event.type, event.data, event.metadata, BigInt(index), stream]),
+        read.map((event) => [
+          event.id,
+          event.type,
+          event.data,
+          event.metadata,
+          event.revision,
+          event.streamName,
+        ]),
+        events.map((event, index) => [
+          event.id,
+          event.type,
+          event.data,
+          event.metadata,
+          BigInt(index),
+          stream,
+        ]),
       );
       assert.equal(read[1]?.position, result.position);
       assert.ok(read[0]?.recordedAt instanceof Date);
@@ -89,7 +110,10 @@ export function eventStoreContract(
         (error: unknown) => error instanceof WrongExpectedRevisionError && error.actual === -1n,
       );
       assert.equal((await store.appendToStream(stream, [thing(2)], 0n)).nextExpectedRevision, 1n);
-      assert.equal((await store.appendToStream(stream, [thing(3)], 'stream_exists')).nextExpectedRevision, 2n);
+      assert.equal(
+        (await store.appendToStream(stream, [thing(3)], 'stream_exists')).nextExpectedRevision,
+        2n,
+      );
       assert.equal((await store.appendToStream(stream, [thing(4)], 'any')).nextExpectedRevision, 3n);
       assert.equal((await store.readStream(stream)).length, 4);
     });
@@ -115,17 +139,26 @@ export function eventStoreContract(
         assert.deepEqual(error.errors[0]?.path, '/1/data/n');
         return true;
       });
-      await assert.rejects(store.appendToStream(stream, [thing(1, 'NoSuchEvent')]), /no schema events\/NoSuchEvent\.v1/);
+      await assert.rejects(
+        store.appendToStream(stream, [thing(1, 'NoSuchEvent')]),
+        /no schema events\/NoSuchEvent\.v1/,
+      );
       const noOrg = thing(1);
       noOrg.metadata = { ...noOrg.metadata, organizationId: 'acme' };
       await assert.rejects(store.appendToStream(stream, [noOrg]), /metadata \/organizationId/);
-      await assert.rejects(store.appendToStream(stream, [{ ...thing(1), id: 'not-a-uuid' }]), /id must be a UUID/);
+      await assert.rejects(
+        store.appendToStream(stream, [{ ...thing(1), id: 'not-a-uuid' }]),
+        /id must be a UUID/,
+      );
       assert.deepEqual(await store.readStream(stream), []);
     });
 
     it('reads a stream backwards, from a revision, and a bounded count', async () => {
       const stream = `${category()}-1`;
-      await store.appendToStream(stream, [0, 1, 2, 3, 4].map((n) => thing(n)));
+      await store.appendToStream(
+        stream,
+        [0, 1, 2, 3, 4].map((n) => thing(n)),
+      );
       const data = (events: RecordedEvent[]) => events.map((event) => (event.data as { n: number }).n);
       assert.deepEqual(data(await store.readStream(stream, { direction: 'backwards' })), [4, 3, 2, 1, 0]);
       assert.deepEqual(data(await store.readStream(stream, { fromRevision: 2n, maxCount: 2 })), [2, 3]);

@@ -49,8 +49,9 @@ describe('Postgres event store', () => {
     );
     assert.equal(results.filter((result) => result.status === 'fulfilled').length, 1);
     assert.equal(
-      results.filter((result) => result.status === 'rejected' && result.reason instanceof WrongExpectedRevisionError)
-        .length,
+      results.filter(
+        (result) => result.status === 'rejected' && result.reason instanceof WrongExpectedRevisionError,
+      ).length,
       9,
     );
   });
@@ -106,7 +107,9 @@ describe('Postgres event store', () => {
       }
     };
     await Promise.all(
-      Array.from({ length: writers }, (_, writer) => (writer % 2 === 0 ? slowWriter(writer) : storeWriter(writer))),
+      Array.from({ length: writers }, (_, writer) =>
+        writer % 2 === 0 ? slowWriter(writer) : storeWriter(writer),
+      ),
     );
 
     const events = await received;
