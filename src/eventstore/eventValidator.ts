@@ -1,4 +1,4 @@
-import { AppError } from '../errors/catalogue.ts';
+import { AppError, type FieldError } from '../errors/catalogue.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import type { NewEvent } from './eventStore.ts';
 
@@ -18,16 +18,7 @@ export function validateEvents(registry: SchemaRegistry, events: NewEvent[]): vo
       ]);
     }
     const metadataErrors = registry.validate('eventstore/metadata', event.metadata);
-    if (metadataErrors.length > 0) {
-      throw new AppError(
-        'eventstore.invalid_event',
-        `${where}: metadata ${metadataErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
-        metadataErrors.map((e) => ({
-          path: `/${index}/metadata${e.path === '/' ? '' : e.path}`,
-          message: e.message,
-        })),
-      );
-    }
+    if (metadataErrors.length > 0) throw invalid(where, index, 'metadata', metadataErrors);
     const schemaId = `events/${event.type}.v${event.metadata.schemaVersion}`;
     if (!registry.has(schemaId)) {
       throw new AppError('eventstore.invalid_event', `${where}: no schema ${schemaId}`, [
@@ -46,4 +37,13 @@ export function validateEvents(registry: SchemaRegistry, events: NewEvent[]): vo
       );
     }
   });
+}
+
+/** The field errors of an event's metadata or data, re-rooted at `/<index>/<part>`. */
+function invalid(where: string, index: number, part: 'metadata' | 'data', errors: FieldError[]): AppError {
+  return new AppError(
+    'eventstore.invalid_event',
+    `${where}: ${part} ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+    errors.map((e) => ({ path: `/${index}/${part}${e.path === '/' ? '' : e.path}`, message: e.message })),
+  );
 }

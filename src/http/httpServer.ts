@@ -9,7 +9,7 @@ import { createRequest } from './createRequest.ts';
 import { renderDocsPage } from './docsPage.ts';
 import { type EncodedResponse, encodeResult } from './encodeResult.ts';
 import { ClientGoneError, Exchange } from './exchange.ts';
-import { buildOpenApiDocument, fullSchemaId } from './openApi.ts';
+import { buildOpenApiDocument } from './openApi.ts';
 import { problemFor } from './problem.ts';
 import type { ReadinessChecks } from './readiness.ts';
 import { requestIdFrom } from './requestId.ts';
@@ -59,7 +59,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const routes = [...systemRoutes({ metrics, readinessChecks, docs: () => docs }), ...options.routes];
   const unknownSchemas = routes
     .flatMap((route) => [route.body, route.response])
-    .filter((id): id is string => id !== undefined && !registry.has(fullSchemaId(id)));
+    .filter((id): id is string => id !== undefined && !registry.has(id));
   if (unknownSchemas.length > 0) {
     throw new Error(`routes reference unknown schemas: ${unknownSchemas.join(', ')}`);
   }

@@ -1,4 +1,4 @@
-import { type JsonSchema, schemaIdBase } from '../schemas/schemaRegistry.ts';
+import { fullSchemaId, type JsonSchema, schemaIdBase } from '../schemas/schemaRegistry.ts';
 import type { Route } from './route.ts';
 
 export type OpenApiDocument = {
@@ -19,8 +19,6 @@ type Operation = {
 type SchemaRef = { $ref: string };
 
 const problemSchema = 'http/problem';
-
-export const fullSchemaId = (id: string): string => (id.startsWith('https://') ? id : schemaIdBase + id);
 
 /** `https://pytake.dev/schemas/http/problem` → `http.problem` (component names allow no slash). */
 export const componentName = (id: string): string =>

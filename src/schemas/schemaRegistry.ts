@@ -13,6 +13,9 @@ export const schemasDir = fileURLToPath(new URL('../../schemas/', import.meta.ur
 /** `$id`s are `https://pytake.dev/schemas/<path under schemas/ without .json>`. */
 export const schemaIdBase = 'https://pytake.dev/schemas/';
 
+/** Schema ids may be given in full or as the path under schemas/ (`http/problem`). */
+export const fullSchemaId = (id: string): string => (id.startsWith('https://') ? id : schemaIdBase + id);
+
 export type JsonSchema = { $id: string; [keyword: string]: unknown };
 
 /**
@@ -40,7 +43,7 @@ export class SchemaRegistry {
   }
 
   has(id: string): boolean {
-    return this.ajv.getSchema(fullId(id)) !== undefined;
+    return this.ajv.getSchema(fullSchemaId(id)) !== undefined;
   }
 
   /** Validates `value` against the schema `id` (full `$id` or the path under schemas/). */
@@ -52,15 +55,13 @@ export class SchemaRegistry {
   private validator(id: string): ValidateFunction {
     let validator = this.validators.get(id);
     if (!validator) {
-      validator = this.ajv.getSchema(fullId(id));
-      if (!validator) throw new Error(`no schema with $id ${fullId(id)}`);
+      validator = this.ajv.getSchema(fullSchemaId(id));
+      if (!validator) throw new Error(`no schema with $id ${fullSchemaId(id)}`);
       this.validators.set(id, validator);
     }
     return validator;
   }
 }
-
-const fullId = (id: string) => (id.startsWith('https://') ? id : schemaIdBase + id);
 
 function listJsonFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true, recursive: true })
