@@ -37,8 +37,14 @@ const database = await openDatabase(config, logger);
 await migrate(database.url, logger);
 const pool = await createDatabasePool(database.url, config.DATABASE_POOL_SIZE);
 const registry = new SchemaRegistry();
-const eventStore = await openEventStore(config, { pool, databaseUrl: database.url, registry, logger });
 const metrics = createMetrics();
+const eventStore = await openEventStore(config, {
+  pool,
+  databaseUrl: database.url,
+  registry,
+  logger,
+  metricsRegistry: metrics.registry,
+});
 
 const http = createHttpServer({
   config,

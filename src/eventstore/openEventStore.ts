@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { Config } from '../config/config.ts';
 import type { DatabasePool } from '../db/pool.ts';
 import type { Logger } from '../log/logger.ts';
@@ -9,7 +10,13 @@ import { PostgresEventStore } from './postgresEventStore.ts';
 /** EventStoreDB when EVENTSTORE_URL is set; otherwise the Postgres event store. */
 export async function openEventStore(
   config: Config,
-  deps: { pool: DatabasePool; databaseUrl: string; registry: SchemaRegistry; logger: Logger },
+  deps: {
+    pool: DatabasePool;
+    databaseUrl: string;
+    registry: SchemaRegistry;
+    logger: Logger;
+    metricsRegistry?: Registry;
+  },
 ): Promise<EventStore> {
   if (config.EVENTSTORE_URL) {
     deps.logger.info('event store: EventStoreDB');

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { type DatabasePool, sql } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
@@ -17,6 +18,7 @@ import {
   type Subscription,
   streamCategory,
 } from './eventStore.ts';
+import { createEventStoreMetrics, type EventStoreMetrics } from './eventStoreMetrics.ts';
 import { validateEvents } from './eventValidator.ts';
 import { type BatchOutcome, GroupCommitter } from './groupCommit.ts';
 import { PostgresSubscription } from './postgresSubscription.ts';
@@ -42,6 +44,8 @@ export type PostgresEventStoreOptions = {
   groupCommitMax?: number;
   /** Batches written at the same time (each on its own connection). */
   maxBatchesInFlight?: number;
+  /** Where the store's metrics go (GET /metrics); none when absent. */
+  metricsRegistry?: Registry;
 };
 
 type AppendRequest = { streamName: string; expected: ExpectedRevision; events: NewEvent[] };
@@ -77,9 +81,11 @@ export const startCursor: AllCursor = { transactionId: 0n, position: 0n };
 export class PostgresEventStore implements EventStore {
   private readonly committer: GroupCommitter<AppendRequest, AppendResult>;
   readonly signal: AppendSignal;
+  private readonly metrics: EventStoreMetrics | undefined;
 
   private constructor(private readonly options: PostgresEventStoreOptions) {
     this.signal = new AppendSignal(options.databaseUrl, options.logger);
+    this.metrics = options.metricsRegistry && createEventStoreMetrics(options.metricsRegistry, options.pool);
     this.committer = new GroupCommitter(
       (batch) => this.writeBatch(batch),
       options.groupCommitMax ?? 500,
@@ -193,6 +199,7 @@ export class PostgresEventStore implements EventStore {
 
   private async writeBatch(batch: AppendRequest[]): Promise<BatchOutcome<AppendResult>[]> {
     const events = batch.flatMap((request) => request.events);
+    const stopTimer = this.metrics?.batchSeconds.startTimer();
     const rows = (await this.options.pool.any(sql.unsafe`
       SELECT ord, outcome, stream_revision, last_position FROM es.append_batch(
         ${sql.array(
@@ -233,7 +240,16 @@ export class PostgresEventStore implements EventStore {
       stream_revision: bigint | null;
       last_position: bigint | null;
     }[];
-    if (rows.some((row) => row.outcome === 'ok')) this.signal.appended();
+    stopTimer?.();
+    this.metrics?.batchSize.observe(batch.length);
+    for (const row of rows) this.metrics?.appends.inc({ outcome: row.outcome });
+    const written = rows
+      .filter((row) => row.outcome === 'ok')
+      .map((row) => batch[row.ord - 1]?.events.length ?? 0);
+    if (written.length > 0) {
+      this.metrics?.eventsAppended.inc(written.reduce((sum, count) => sum + count, 0));
+      this.signal.appended();
+    }
     return batch.map((request, index): BatchOutcome<AppendResult> => {
       const row = rows.find((candidate) => candidate.ord === index + 1);
       if (!row) return { ok: false, error: new Error(`${request.streamName}: append returned no outcome`) };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { Registry } from 'prom-client';
 import { sql } from 'slonik';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../src/eventstore/errors.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
@@ -12,8 +13,9 @@ eventStoreContract('Postgres', () => openTestEventStore('es_contract'));
 
 describe('Postgres event store', () => {
   let env: Awaited<ReturnType<typeof openTestEventStore>>;
+  const metricsRegistry = new Registry();
   before(async () => {
-    env = await openTestEventStore('es_postgres', { poolSize: 24 });
+    env = await openTestEventStore('es_postgres', { poolSize: 24, metricsRegistry });
   });
   after(async () => {
     await env.close();
@@ -40,6 +42,20 @@ describe('Postgres event store', () => {
       sql.unsafe`SELECT count(DISTINCT revision)::int FROM es.events WHERE stream_name LIKE 'group-%'`,
     );
     assert.equal(counts, 3);
+  });
+
+  it('reports appends, batch sizes and the oldest transaction in its metrics', async () => {
+    const event = thing(1);
+    await env.store.appendToStream('metrics-1', [event, thing(2)], 'no_stream');
+    await env.store.appendToStream('metrics-1', [event], 'any'); // already stored: a duplicate
+    await assert.rejects(env.store.appendToStream('metrics-1', [thing(3)], 'no_stream'));
+    const text = await metricsRegistry.metrics();
+    assert.match(text, /eventstore_appends_total\{outcome="ok"\} [1-9]/);
+    assert.match(text, /eventstore_appends_total\{outcome="duplicate"\} [1-9]/);
+    assert.match(text, /eventstore_appends_total\{outcome="wrong_expected_revision"\} [1-9]/);
+    assert.match(text, /eventstore_events_appended_total [2-9]/);
+    assert.match(text, /eventstore_append_batch_size_count [1-9]/);
+    assert.match(text, /eventstore_oldest_transaction_seconds \d/);
   });
 
   it('lets exactly one of two writers with the same expected revision win', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import type { Registry } from 'prom-client';
 import { migrate } from '../../src/db/migrate.ts';
 import { createDatabasePool, type DatabasePool } from '../../src/db/pool.ts';
 import { PostgresEventStore } from '../../src/eventstore/postgresEventStore.ts';
@@ -34,7 +35,12 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
 /** A migrated database with a pool and a Postgres event store over it. */
 export async function openTestEventStore(
   label: string,
-  options: { groupCommitMax?: number; maxBatchesInFlight?: number; poolSize?: number } = {},
+  options: {
+    groupCommitMax?: number;
+    maxBatchesInFlight?: number;
+    poolSize?: number;
+    metricsRegistry?: Registry;
+  } = {},
 ): Promise<{ db: TestDatabase; pool: DatabasePool; store: PostgresEventStore; close(): Promise<void> }> {
   const db = await createTestDatabase(label);
   const pool = await createDatabasePool(db.url, options.poolSize ?? 10);
@@ -46,6 +52,7 @@ export async function openTestEventStore(
     logger: testLogger,
     groupCommitMax: options.groupCommitMax,
     maxBatchesInFlight: options.maxBatchesInFlight,
+    metricsRegistry: options.metricsRegistry,
   });
   return {
     db,
