@@ -40,7 +40,9 @@ export class GroupCommitter<Item, Result> {
       this.inFlight += 1;
       void this.flush(batch).finally(() => {
         this.inFlight -= 1;
-        this.pump();
+        // Deferred: the callers this batch just answered resubmit first, so the next batch is full
+        // instead of carrying the first of them alone.
+        setImmediate(() => this.pump());
       });
     }
   }

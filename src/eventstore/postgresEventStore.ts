@@ -172,12 +172,13 @@ export class PostgresEventStore implements EventStore {
       SELECT snapshot.xmin::text AS horizon, e.*
         FROM snapshot
         LEFT JOIN LATERAL (
-          SELECT ${eventColumns} FROM es.events
-           WHERE (transaction_id, position) > (${String(cursor.transactionId)}::xid8, ${String(cursor.position)}::bigint)
-             AND transaction_id < snapshot.xmin
-             AND (${categories}::text[] IS NULL OR category = ANY (${categories}::text[]))
-             AND (${types}::text[] IS NULL OR type = ANY (${types}::text[]))
-           ORDER BY transaction_id, position
+          SELECT ${eventColumns} FROM es.events ev
+           WHERE (ev.transaction_id, ev.position) > (${String(cursor.transactionId)}::xid8, ${String(cursor.position)}::bigint)
+             AND ev.transaction_id < snapshot.xmin
+             AND (${categories}::text[] IS NULL OR ev.category = ANY (${categories}::text[]))
+             AND (${types}::text[] IS NULL OR ev.type = ANY (${types}::text[]))
+           -- Qualified: unqualified names here would be the text aliases of the select list.
+           ORDER BY ev.transaction_id, ev.position
            LIMIT ${limit}
         ) e ON true`)) as readonly (EventRow & { horizon: string })[];
     const events = rows.filter((row) => row.position !== null).map(toRecordedEvent);

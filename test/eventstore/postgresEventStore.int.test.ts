@@ -72,6 +72,25 @@ describe('Postgres event store', () => {
     );
   });
 
+  it('orders $all by transaction id as a number, not as text', async () => {
+    // Transactions 9 and 10 (long finished, so below every snapshot): as text, '10' sorts first.
+    for (const [transactionId, n] of [
+      ['10', 2],
+      ['9', 1],
+    ] as const) {
+      const event = thing(n);
+      await env.pool.query(sql.unsafe`
+        INSERT INTO es.events (transaction_id, event_id, stream_name, category, revision, type, data, metadata)
+        VALUES (${transactionId}::xid8, ${event.id}, ${`xidorder-${n}`}, 'xidorder', 0, ${event.type},
+                ${JSON.stringify(event.data)}, ${JSON.stringify(event.metadata)})`);
+    }
+    const all = await env.store.readAll({ filter: { categories: ['xidorder'] } });
+    assert.deepEqual(
+      all.map((event) => event.data),
+      [{ n: 1 }, { n: 2 }],
+    );
+  });
+
   it('leaves nothing behind from an append whose connection is killed before commit', async () => {
     const client = new pg.Client({ connectionString: env.db.url });
     await client.connect();
