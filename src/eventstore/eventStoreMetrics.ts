@@ -16,12 +16,12 @@ export type EventStoreMetrics = {
 export function createEventStoreMetrics(registry: Registry, pool: DatabasePool): EventStoreMetrics {
   new Gauge({
     name: 'eventstore_oldest_transaction_seconds',
-    help: 'Age of the oldest running transaction holding a transaction id; $all readers wait for it',
+    help: 'Age of the oldest running transaction of this database holding a transaction id; $all readers wait for it',
     registers: [registry],
     async collect() {
       const age = await pool.oneFirst(sql.unsafe`
         SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8
-          FROM pg_stat_activity WHERE backend_xid IS NOT NULL`);
+          FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname = current_database()`);
       this.set(age as number);
     },
   });

@@ -24,15 +24,15 @@ import { type BatchOutcome, GroupCommitter } from './groupCommit.ts';
 import { PostgresSubscription } from './postgresSubscription.ts';
 
 /**
- * The event store on Postgres (tables and append function: src/db/migrations/000[12]_*.sql).
+ * The event store on Postgres (tables and append function: src/db/migrations/000[124]_*.sql).
  *
  * Reading `$all` without gaps: `position` is a bigserial, handed out at insert, so a transaction
  * can commit after another that took a larger position. A reader that simply followed
  * `position > checkpoint` would skip it forever. Readers here order by (transaction_id, position)
- * and read only transactions older than the oldest one still running
- * (`pg_snapshot_xmin(pg_current_snapshot())`): everything below that line is final, so a cursor
- * never has to move back. The price: one long transaction anywhere in the cluster holds every
- * subscriber back until it ends — keep transactions short.
+ * and read only transactions older than the oldest one of this database still running (see
+ * `horizonSql`): everything below that line is final, so a cursor never has to move back. The
+ * price: one long transaction in the database holds every subscriber back until it ends — keep
+ * transactions short (eventstore_oldest_transaction_seconds shows the culprit's age).
  */
 export type PostgresEventStoreOptions = {
   pool: DatabasePool;
@@ -76,6 +76,22 @@ const eventColumns = sql.fragment`position, transaction_id::text AS transaction_
   revision, type, data, metadata, recorded_at`;
 
 const maxBigint = 9_223_372_036_854_775_807n;
+
+/**
+ * The horizon below which every transaction is final for this database: the oldest transaction
+ * still running at the snapshot (pg_snapshot_xip), ignoring those known to run in another database
+ * of the cluster — they cannot write here, and without this a long transaction in any database
+ * would hold every subscriber back. A transaction whose database is unknown (it ended between the
+ * snapshot and the look-up) still counts, so the horizon never passes one of ours. pg_stat_activity
+ * shows 32-bit xids; xid8 modulo 2^32 is the same id.
+ */
+const horizonSql = sql.fragment`
+  SELECT coalesce(
+    (SELECT min(x) FROM pg_snapshot_xip((SELECT s FROM snapshot)) AS x
+      WHERE (x::text::numeric % 4294967296)::text NOT IN (
+        SELECT a.backend_xid::text FROM pg_stat_activity a
+         WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database())),
+    pg_snapshot_xmax((SELECT s FROM snapshot))) AS xmin`;
 export const startCursor: AllCursor = { transactionId: 0n, position: 0n };
 
 export class PostgresEventStore implements EventStore {
@@ -168,13 +184,14 @@ export class PostgresEventStore implements EventStore {
     const categories = filter.categories ? sql.array(filter.categories, 'text') : null;
     const types = filter.eventTypes ? sql.array(filter.eventTypes, 'text') : null;
     const rows = (await this.options.pool.any(sql.unsafe`
-      WITH snapshot AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-      SELECT snapshot.xmin::text AS horizon, e.*
-        FROM snapshot
+      WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+      horizon AS (${horizonSql})
+      SELECT horizon.xmin::text AS horizon, e.*
+        FROM horizon
         LEFT JOIN LATERAL (
           SELECT ${eventColumns} FROM es.events ev
            WHERE (ev.transaction_id, ev.position) > (${String(cursor.transactionId)}::xid8, ${String(cursor.position)}::bigint)
-             AND ev.transaction_id < snapshot.xmin
+             AND ev.transaction_id < horizon.xmin
              AND (${categories}::text[] IS NULL OR ev.category = ANY (${categories}::text[]))
              AND (${types}::text[] IS NULL OR ev.type = ANY (${types}::text[]))
            -- Qualified: unqualified names here would be the text aliases of the select list.

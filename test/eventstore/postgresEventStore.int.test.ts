@@ -6,7 +6,7 @@ import { Registry } from 'prom-client';
 import { sql } from 'slonik';
 import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../src/eventstore/errors.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
-import { openTestEventStore } from '../support/database.ts';
+import { createTestDatabase, openTestEventStore } from '../support/database.ts';
 import { eventStoreContract, take, thing } from './contract.ts';
 
 eventStoreContract('Postgres', () => openTestEventStore('es_contract'));
@@ -89,6 +89,29 @@ describe('Postgres event store', () => {
       all.map((event) => event.data),
       [{ n: 1 }, { n: 2 }],
     );
+  });
+
+  it('reads past a transaction running in another database, but waits for one in its own', async () => {
+    const other = await createTestDatabase('es_other_db');
+    const elsewhere = new pg.Client({ connectionString: other.url });
+    const here = new pg.Client({ connectionString: env.db.url });
+    await elsewhere.connect();
+    await here.connect();
+    try {
+      for (const client of [elsewhere, here]) {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_current_xact_id()'); // holds a transaction id from now on
+      }
+      await env.store.appendToStream('horizon-1', [thing(1)]);
+      const read = () => env.store.readAll({ filter: { categories: ['horizon'] } });
+      assert.deepEqual(await read(), [], 'an older transaction of this database may still append');
+      await here.query('COMMIT');
+      assert.equal((await read()).length, 1, 'the other database does not hold the reader back');
+    } finally {
+      await elsewhere.query('ROLLBACK');
+      await Promise.all([elsewhere.end(), here.end()]);
+      await other.drop();
+    }
   });
 
   it('leaves nothing behind from an append whose connection is killed before commit', async () => {
