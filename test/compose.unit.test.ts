@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, variables } from '../src/config/config.ts';
+import { generateSigningJwk } from '../src/identity/accessTokens.ts';
 
 // compose.yml and the Dockerfile are not run by the test suite (no Docker here): this keeps them honest
 // against the code they start.
@@ -87,8 +89,20 @@ describe('compose.yml', () => {
     }
   });
 
+  it('requires the keys from the operator, with no default', () => {
+    const raw = (app.environment ?? {}) as Record<string, string>;
+    for (const name of ['JWT_SIGNING_KEYS', 'ENCRYPTION_KEYS']) {
+      assert.match(raw[name] ?? '', new RegExp(`^\\$\\{${name}:\\?`), `${name} uses \${${name}:?…}`);
+    }
+  });
+
   it('gives the app an environment loadConfig accepts as production', () => {
-    const config = loadConfig(appEnv);
+    // What an operator's .env would provide for the required keys.
+    const config = loadConfig({
+      ...appEnv,
+      JWT_SIGNING_KEYS: JSON.stringify([generateSigningJwk('compose')]),
+      ENCRYPTION_KEYS: `compose:${randomBytes(32).toString('base64url')}`,
+    });
     assert.equal(config.NODE_ENV, 'production');
     assert.equal(config.ALLOW_DEV_FALLBACKS, false);
     assert.ok(config.DATABASE_URL && config.EVENTSTORE_URL && config.REDIS_URL && config.MONGODB_URL);

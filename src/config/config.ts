@@ -1,3 +1,5 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
 /**
  * The one place that reads the environment. Every variable the server understands is declared in
  * `variables` with its default and its parser; a wrong value stops start-up with one line naming it.
@@ -51,6 +53,99 @@ const text: Parser<string> = (raw) => {
   if (raw.trim() === '') throw new ConfigError('expected a non-empty value');
   return raw;
 };
+
+/** Key ids travel in token and ciphertext headers: keep them short and plain. */
+const keyIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** An Ed25519 private key as a JSON Web Key (RFC 8037), with the key id that tokens name. */
+export type SigningJwk = {
+  readonly kty: 'OKP';
+  readonly crv: 'Ed25519';
+  readonly kid: string;
+  readonly x: string;
+  readonly d: string;
+};
+
+/**
+ * JWT_SIGNING_KEYS: a JSON array of Ed25519 private JWKs, each with a `kid`, newest first:
+ * `[{"kty":"OKP","crv":"Ed25519","kid":"2026-11","x":"…","d":"…"}, …]`. The first signs; all verify,
+ * so a rotation prepends a new key and drops the old one once its tokens have expired.
+ * Messages never quote the value: it is a secret.
+ */
+export function parseSigningKeys(raw: string): readonly SigningJwk[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('expected a JSON array of Ed25519 private JWKs (the value is not valid JSON)');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) {
+    throw new ConfigError('expected a non-empty JSON array of Ed25519 private JWKs');
+  }
+  const kids = new Set<string>();
+  return parsed.map((entry: unknown, index) => {
+    const where = `key ${index}`;
+    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where}: expected a JWK object`);
+    const { kty, crv, kid, x, d } = entry as Record<string, unknown>;
+    if (kty !== 'OKP' || crv !== 'Ed25519')
+      throw new ConfigError(`${where}: expected kty "OKP" and crv "Ed25519"`);
+    if (typeof kid !== 'string' || !keyIdPattern.test(kid)) {
+      throw new ConfigError(`${where}: expected a kid of 1 to 64 letters, digits, ".", "_" or "-"`);
+    }
+    if (kids.has(kid)) throw new ConfigError(`${where}: kid "${kid}" is used twice`);
+    kids.add(kid);
+    if (typeof d !== 'string' || typeof x !== 'string') {
+      throw new ConfigError(`${where} (${kid}): expected the private key "d" and public key "x"`);
+    }
+    // Node derives the public key from d and ignores x: check they belong together, so a key pasted
+    // from the wrong place fails here rather than as tokens no other node can verify.
+    let derivedX: unknown;
+    try {
+      const privateKey = createPrivateKey({ key: { kty, crv, x, d }, format: 'jwk' });
+      derivedX = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+    } catch {
+      throw new ConfigError(`${where} (${kid}): not a valid Ed25519 private key`);
+    }
+    if (derivedX !== x) throw new ConfigError(`${where} (${kid}): "x" is not the public key of "d"`);
+    return Object.freeze({ kty, crv, kid, x, d });
+  });
+}
+
+/** A 256-bit AES key and the id stored beside every ciphertext it seals. */
+export type EncryptionKey = { readonly kid: string; readonly key: Uint8Array };
+
+/**
+ * ENCRYPTION_KEYS: comma-separated `kid:key` pairs, newest first, each key 32 random bytes in base64url:
+ * `2026-11:3q2-7w…,2026-01:…`. The first seals; all open, so ciphertexts sealed before a rotation stay
+ * readable. Messages never quote the value: it is a secret.
+ */
+export function parseEncryptionKeys(raw: string): readonly EncryptionKey[] {
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  if (entries.length === 0) throw new ConfigError('expected kid:base64url-key pairs separated by commas');
+  const kids = new Set<string>();
+  return entries.map((entry, index) => {
+    const where = `key ${index}`;
+    const colon = entry.indexOf(':');
+    const kid = colon > 0 ? entry.slice(0, colon) : '';
+    const encoded = entry.slice(colon + 1);
+    if (!keyIdPattern.test(kid)) {
+      throw new ConfigError(
+        `${where}: expected kid:key, the kid being 1 to 64 letters, digits, ".", "_" or "-"`,
+      );
+    }
+    if (kids.has(kid)) throw new ConfigError(`${where}: kid "${kid}" is used twice`);
+    kids.add(kid);
+    const key = Buffer.from(encoded, 'base64url');
+    // Buffer.from skips characters outside the alphabet: re-encoding catches a mangled value.
+    if (key.length !== 32 || key.toString('base64url') !== encoded.replace(/=+$/, '')) {
+      throw new ConfigError(`${where} (${kid}): expected 32 bytes in base64url (43 characters)`);
+    }
+    return Object.freeze({ kid, key: new Uint8Array(key) });
+  });
+}
 
 type Variable<T> = { parse: Parser<T>; fallback: T; doc: string };
 const variable = <T>(parse: Parser<T>, fallback: T, doc: string): Variable<T> => ({ parse, fallback, doc });
@@ -106,10 +201,37 @@ export const variables = {
     10_000,
     'how long a graceful shutdown waits for in-flight requests',
   ),
+  JWT_SIGNING_KEYS: variable<readonly SigningJwk[] | undefined>(
+    parseSigningKeys,
+    undefined,
+    'JSON array of Ed25519 private JWKs with kid, newest first (the first signs, all verify); unset generates one into DATA_DIR',
+  ),
+  ACCESS_TOKEN_TTL_SECONDS: variable(integer(1, 86_400), 900, 'lifetime of an access token in seconds'),
+  ENCRYPTION_KEYS: variable<readonly EncryptionKey[] | undefined>(
+    parseEncryptionKeys,
+    undefined,
+    'kid:base64url-32-byte-key pairs separated by commas, newest first (the first seals, all open); unset generates one into DATA_DIR',
+  ),
+  LOGIN_FAILURES_PER_ACCOUNT: variable(
+    integer(1, 1000),
+    5,
+    'failed logins allowed per account (email) within LOGIN_FAILURE_WINDOW_SECONDS before 429',
+  ),
+  LOGIN_FAILURES_PER_ADDRESS: variable(
+    integer(1, 100_000),
+    20,
+    'failed logins allowed per client address within LOGIN_FAILURE_WINDOW_SECONDS before 429',
+  ),
+  LOGIN_FAILURE_WINDOW_SECONDS: variable(
+    integer(1, 86_400),
+    900,
+    'sliding window over which failed logins are counted',
+  ),
+  ALLOW_SIGNUP: variable(boolean, true, 'POST /api/v1/auth/signup creates organizations; false turns it off'),
   ALLOW_DEV_FALLBACKS: variable(
     boolean,
     false,
-    'lets NODE_ENV=production start with development fallbacks (embedded Postgres)',
+    'lets NODE_ENV=production start with development fallbacks (embedded Postgres, keys generated into DATA_DIR)',
   ),
 } as const;
 
@@ -134,10 +256,21 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   const result = config as Config;
-  if (result.NODE_ENV === 'production' && !result.ALLOW_DEV_FALLBACKS && result.DATABASE_URL === undefined) {
-    throw new ConfigError(
-      'DATABASE_URL: required when NODE_ENV=production (embedded Postgres is a development fallback; set ALLOW_DEV_FALLBACKS=true to allow it)',
-    );
+  if (result.NODE_ENV === 'production' && !result.ALLOW_DEV_FALLBACKS) {
+    if (result.DATABASE_URL === undefined) {
+      throw new ConfigError(
+        'DATABASE_URL: required when NODE_ENV=production (embedded Postgres is a development fallback; set ALLOW_DEV_FALLBACKS=true to allow it)',
+      );
+    }
+    // Keys generated into DATA_DIR would differ per node and vanish with a container: every node of a
+    // deployment must share the same keys, so production takes them from the environment.
+    for (const name of ['JWT_SIGNING_KEYS', 'ENCRYPTION_KEYS'] as const) {
+      if (result[name] === undefined) {
+        throw new ConfigError(
+          `${name}: required when NODE_ENV=production (a key generated into DATA_DIR is a development fallback; set ALLOW_DEV_FALLBACKS=true to allow it)`,
+        );
+      }
+    }
   }
   return result;
 }

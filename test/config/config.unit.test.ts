@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
+import { generateSigningJwk } from '../../src/identity/accessTokens.ts';
 
 describe('loadConfig', () => {
   it('gives every variable its default on an empty environment', () => {
@@ -46,8 +47,12 @@ describe('loadConfig', () => {
       /DATABASE_URL: required when NODE_ENV=production/,
     );
     assert.equal(loadConfig({ NODE_ENV: 'production', ALLOW_DEV_FALLBACKS: 'true' }).DATABASE_URL, undefined);
+    const keys = {
+      JWT_SIGNING_KEYS: JSON.stringify([generateSigningJwk('k1')]),
+      ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString('base64url')}`,
+    };
     assert.equal(
-      loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/p' }).DATABASE_URL,
+      loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/p', ...keys }).DATABASE_URL,
       'postgres://db/p',
     );
   });
