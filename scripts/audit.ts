@@ -20,7 +20,7 @@ const streamName = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 const config = loadConfig();
 const logger = createLogger('warn');
-const database = await openDatabase(config, logger);
+const database = await openDatabase(config, logger, { shareRunning: true });
 const pool = await createDatabasePool(database.url, 2);
 const store = await openEventStore(config, {
   pool,

@@ -9,7 +9,7 @@ import { createLogger } from '../src/log/logger.ts';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL);
-const database = await openDatabase(config, logger);
+const database = await openDatabase(config, logger, { shareRunning: true });
 try {
   const applied = await migrate(database.url, logger);
   logger.info({ applied }, 'migrations up to date');

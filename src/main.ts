@@ -1,18 +1,10 @@
 /**
- * The composition root: the one place where the pieces are built and wired together.
- * Start-up order: configuration → database (embedded when DATABASE_URL is unset) → migrations →
- * pool → event store → HTTP server. Shutdown runs it backwards after draining requests.
+ * `npm start`: reads the configuration, starts the app (src/app.ts), and stops it gracefully on
+ * SIGINT/SIGTERM (a second signal exits at once).
  */
-import { sql } from 'slonik';
+import { startApp } from './app.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
-import { migrate, migrationsApplied } from './db/migrate.ts';
-import { openDatabase } from './db/openDatabase.ts';
-import { createDatabasePool } from './db/pool.ts';
-import { openEventStore } from './eventstore/openEventStore.ts';
-import { createHttpServer } from './http/httpServer.ts';
 import { createLogger } from './log/logger.ts';
-import { createMetrics } from './observability/metrics.ts';
-import { SchemaRegistry } from './schemas/schemaRegistry.ts';
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -33,43 +25,10 @@ process.on('unhandledRejection', (reason) => {
   process.exit(1);
 });
 
-const database = await openDatabase(config, logger);
-await migrate(database.url, logger);
-const pool = await createDatabasePool(database.url, config.DATABASE_POOL_SIZE);
-const registry = new SchemaRegistry();
-const metrics = createMetrics();
-const eventStore = await openEventStore(config, {
-  pool,
-  databaseUrl: database.url,
-  registry,
-  logger,
-  metricsRegistry: metrics.registry,
-});
-
-const http = createHttpServer({
-  config,
-  logger,
-  registry,
-  metrics,
-  routes: [],
-  readinessChecks: {
-    database: {
-      check: async () => {
-        await pool.query(sql.unsafe`SELECT 1`);
-        return { ok: true };
-      },
-    },
-    migrations: {
-      check: async () =>
-        (await migrationsApplied(pool)) ? { ok: true } : { ok: false, detail: 'migrations pending' },
-    },
-  },
-});
-
-const port = await http.listen();
+const app = await startApp(config, logger);
 logger.info(
-  { port, host: config.HOST, database: database.embedded ? 'embedded' : 'external' },
-  `PyTake listening on http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${port}`,
+  { port: app.port, host: config.HOST, database: app.embeddedDatabase ? 'embedded' : 'external' },
+  `PyTake listening on http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${app.port}`,
 );
 
 let stopping = false;
@@ -81,10 +40,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   logger.info({ signal }, 'shutting down: draining requests');
   try {
-    await http.close();
-    await eventStore.close();
-    await pool.end();
-    await database.close();
+    await app.close();
     logger.info('stopped');
     process.exit(0);
   } catch (error) {

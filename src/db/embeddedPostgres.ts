@@ -38,9 +38,15 @@ export async function startEmbeddedPostgres(
   dataDir: string,
   database: string,
   logger: Logger,
+  /** Operator scripts (create-org, audit…) use the server a running PyTake started, instead of failing. */
+  options: { shareRunning?: boolean } = {},
 ): Promise<EmbeddedDatabase> {
   const root = resolve(dataDir);
   const clusterDir = join(root, 'postgres');
+  if (options.shareRunning) {
+    const shared = runningServer(root, database);
+    if (shared) return shared;
+  }
   mkdirSync(root, { recursive: true });
   // Postgres runs as an unprivileged user when we are root: it must be able to reach its folder.
   if (process.getuid?.() === 0) chmodSync(root, statSync(root).mode | 0o011);
@@ -107,6 +113,17 @@ export async function startEmbeddedPostgres(
     releaseLock();
     throw error;
   }
+}
+
+/** The server another live process runs on this folder, if any: used, never stopped, by us. */
+function runningServer(root: string, database: string): EmbeddedDatabase | undefined {
+  const lockFile = join(root, 'postgres.lock');
+  const stateFile = join(root, 'postgres.json');
+  if (!existsSync(lockFile) || !existsSync(stateFile)) return undefined;
+  if (!isAlive(Number(readFileSync(lockFile, 'utf8')))) return undefined;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as State;
+  const adminUrl = `postgres://postgres:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/postgres`;
+  return { url: adminUrl.replace(/\/postgres$/, `/${database}`), adminUrl, stop: async () => undefined };
 }
 
 function takeLock(lockFile: string): () => void {

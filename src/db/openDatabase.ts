@@ -4,11 +4,18 @@ import { startEmbeddedPostgres } from './embeddedPostgres.ts';
 
 export type Database = { url: string; embedded: boolean; close(): Promise<void> };
 
-/** DATABASE_URL when set; otherwise the embedded Postgres under DATA_DIR, started on demand. */
-export async function openDatabase(config: Config, logger: Logger): Promise<Database> {
+/**
+ * DATABASE_URL when set; otherwise the embedded Postgres under DATA_DIR, started on demand. An
+ * operator script (`shareRunning`) uses the embedded server of a PyTake already running there.
+ */
+export async function openDatabase(
+  config: Config,
+  logger: Logger,
+  options: { shareRunning?: boolean } = {},
+): Promise<Database> {
   if (config.DATABASE_URL) {
     return { url: config.DATABASE_URL, embedded: false, close: async () => undefined };
   }
-  const embedded = await startEmbeddedPostgres(config.DATA_DIR, 'pytake', logger);
+  const embedded = await startEmbeddedPostgres(config.DATA_DIR, 'pytake', logger, options);
   return { url: embedded.url, embedded: true, close: () => embedded.stop() };
 }

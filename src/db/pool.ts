@@ -21,6 +21,10 @@ export async function createDatabasePool(url: string, maximumPoolSize: number): 
     idleInTransactionSessionTimeout: 60_000,
     statementTimeout: 60_000,
     captureStackTrace: false,
+    // slonik's default runs DISCARD ALL after every query: a round trip each time, and it throws away
+    // the server's cached plans. Nothing here leaves session state behind (tenant and role settings
+    // are transaction-local), so there is nothing to reset. (Leaving it undefined breaks slonik 47.3.)
+    resetConnection: async () => undefined,
     typeParsers: [
       ...createTypeParserPreset().filter((parser) => parser.name !== 'int8' && parser.name !== 'timestamptz'),
       createBigintTypeParser(),
@@ -30,8 +34,9 @@ export async function createDatabasePool(url: string, maximumPoolSize: number): 
 }
 
 /**
- * Runs `handler` in a transaction that sees only `organizationId`'s rows: row-level security on the
- * read models compares against this setting, which lasts until the transaction ends.
+ * Runs `handler` in a transaction that sees only `organizationId`'s rows: it runs as the
+ * non-superuser role pytake_app, which row-level security applies to (owners and superusers bypass
+ * it), with the tenant setting that the policies compare against. Both last until the transaction ends.
  */
 export async function asTenant<T>(
   pool: DatabasePool,
@@ -39,7 +44,10 @@ export async function asTenant<T>(
   handler: (tx: DatabaseTransactionConnection) => Promise<T>,
 ): Promise<T> {
   return pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SELECT set_config('app.organization_id', ${organizationId}, true)`);
+    // set_config('role', …, true) is SET LOCAL ROLE; one round trip sets both.
+    await tx.query(
+      sql.unsafe`SELECT set_config('role', 'pytake_app', true), set_config('app.organization_id', ${organizationId}, true)`,
+    );
     return handler(tx);
   });
 }

@@ -18,6 +18,18 @@ export const errorCatalogue = {
   'eventstore.unknown_position': { status: 422, title: 'No event at that position' },
   'eventstore.duplicate_event_id': { status: 409, title: 'Event id already used in another stream' },
   'eventstore.unavailable': { status: 503, title: 'Event store unavailable' },
+  'auth.invalid_credentials': { status: 401, title: 'Invalid email or password' },
+  'auth.token_expired': { status: 401, title: 'Access token expired' },
+  'auth.token_invalid': { status: 401, title: 'Access token invalid' },
+  'auth.rate_limited': { status: 429, title: 'Too many failed attempts' },
+  'auth.refresh_reused': { status: 401, title: 'Refresh token already used; its session is revoked' },
+  'auth.missing_token': { status: 401, title: 'Authentication required' },
+  'auth.forbidden': { status: 403, title: 'Not permitted' },
+  'identity.signup_disabled': { status: 403, title: 'Sign-up is disabled' },
+  'identity.email_taken': { status: 409, title: 'Email already in use' },
+  'identity.phone_number_taken': { status: 409, title: 'Phone number already connected' },
+  'identity.role_name_taken': { status: 409, title: 'Role name already in use' },
+  'identity.invalid_reference': { status: 422, title: 'A referenced resource does not exist' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -5,11 +5,15 @@ export type OpenApiDocument = {
   openapi: '3.1.0';
   info: { title: string; version: string; description?: string };
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, unknown> };
+  components: { schemas: Record<string, unknown>; securitySchemes: Record<string, unknown> };
 };
 
 type Operation = {
   operationId: string;
+  /** Bearer authentication, for routes whose access is not 'public'. */
+  security?: { bearer: [] }[];
+  /** The permission the caller must hold ('authenticated': any signed-in user). */
+  'x-permission'?: string;
   summary?: string;
   parameters?: { name: string; in: 'path'; required: true; schema: { type: 'string' } }[];
   requestBody?: { required: true; content: Record<string, { schema: SchemaRef }> };
@@ -51,7 +55,8 @@ export function buildOpenApiDocument(
     const { $id, $schema: _dialect, ...rest } = schema;
     components[componentName($id)] = rewriteRefs(rest, $id, known);
   }
-  return { openapi: '3.1.0', info, paths, components: { schemas: components } };
+  const securitySchemes = { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } };
+  return { openapi: '3.1.0', info, paths, components: { schemas: components, securitySchemes } };
 }
 
 function operation(route: Route): Operation {
@@ -59,6 +64,7 @@ function operation(route: Route): Operation {
   const status = String(route.status ?? 200);
   return {
     operationId: operationId(route),
+    ...(route.access === 'public' ? {} : { security: [{ bearer: [] }], 'x-permission': route.access }),
     ...(route.summary === undefined ? {} : { summary: route.summary }),
     ...(params.length === 0
       ? {}

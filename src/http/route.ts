@@ -39,6 +39,11 @@ export type Handler = (req: HttpRequest) => Promise<HttpResult>;
 
 /** A route is data: the server dispatches it, and the OpenAPI document is generated from it. */
 export type Route = {
+  /**
+   * Who may call it: 'public', or the permission (src/identity/permissions.ts) the caller must hold.
+   * Required, so no route can forget to say; protected handlers are built by identity's `secured`.
+   */
+  access: 'public' | string;
   method: HttpMethod;
   /** `/api/v1/channels/:id`: static segments and `:name` parameters. */
   path: string;

@@ -16,6 +16,7 @@ const noStore = { 'cache-control': 'no-store' };
 export function systemRoutes({ metrics, readinessChecks, docs }: SystemRouteDeps): Route[] {
   return [
     {
+      access: 'public',
       method: 'GET',
       path: '/healthz',
       summary: 'Liveness: the process is up',
@@ -23,6 +24,7 @@ export function systemRoutes({ metrics, readinessChecks, docs }: SystemRouteDeps
       handler: async () => ({ status: 200, headers: noStore, body: { status: 'ok' } }),
     },
     {
+      access: 'public',
       method: 'GET',
       path: '/readyz',
       summary: 'Readiness: every dependency answers (503 with the failing checks otherwise)',
@@ -33,6 +35,7 @@ export function systemRoutes({ metrics, readinessChecks, docs }: SystemRouteDeps
       },
     },
     {
+      access: 'public',
       method: 'GET',
       path: '/metrics',
       summary: 'Prometheus metrics (text exposition format)',
@@ -43,12 +46,14 @@ export function systemRoutes({ metrics, readinessChecks, docs }: SystemRouteDeps
       }),
     },
     {
+      access: 'public',
       method: 'GET',
       path: '/openapi.json',
       summary: 'This API as an OpenAPI 3.1 document',
       handler: async () => ({ status: 200, body: docs().openApi }),
     },
     {
+      access: 'public',
       method: 'GET',
       path: '/docs',
       summary: 'A page to browse this API',

@@ -7,6 +7,7 @@ test('lists every operation and escapes what it prints', () => {
   const document = buildOpenApiDocument(
     [
       {
+        access: 'public',
         method: 'POST',
         path: '/api/v1/things/:id',
         summary: '<img src=x onerror=alert(1)>',

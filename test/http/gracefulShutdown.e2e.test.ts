@@ -16,6 +16,7 @@ function gatedRoute(path: string) {
     release = resolve;
   });
   const route: Route = {
+    access: 'public',
     method: 'GET',
     path,
     handler: async (req) => {

@@ -10,6 +10,7 @@ let widgetHandlerCalls = 0;
 
 const routes: Route[] = [
   {
+    access: 'public',
     method: 'POST',
     path: '/api/v1/widgets/:id',
     body: 'testing/widget',
@@ -24,6 +25,7 @@ const routes: Route[] = [
     },
   },
   {
+    access: 'public',
     method: 'GET',
     path: '/api/v1/widgets/:id',
     handler: async (req) => {
@@ -35,6 +37,7 @@ const routes: Route[] = [
     },
   },
   {
+    access: 'public',
     method: 'POST',
     path: '/raw',
     handler: async (req) => ({
@@ -43,9 +46,15 @@ const routes: Route[] = [
       body: req.rawBody(),
     }),
   },
-  { method: 'GET', path: '/text', handler: async () => ({ status: 200, body: 'plain words' }) },
-  { method: 'DELETE', path: '/api/v1/widgets/:id', handler: async () => ({ status: 204 }) },
   {
+    access: 'public',
+    method: 'GET',
+    path: '/text',
+    handler: async () => ({ status: 200, body: 'plain words' }),
+  },
+  { access: 'public', method: 'DELETE', path: '/api/v1/widgets/:id', handler: async () => ({ status: 204 }) },
+  {
+    access: 'public',
     method: 'GET',
     path: '/boom',
     handler: async () => {
@@ -53,6 +62,7 @@ const routes: Route[] = [
     },
   },
   {
+    access: 'public',
     method: 'GET',
     path: '/unsendable/:what',
     handler: async (req) => {
@@ -62,6 +72,7 @@ const routes: Route[] = [
     },
   },
   {
+    access: 'public',
     method: 'GET',
     path: '/busy',
     handler: async () => {
@@ -71,6 +82,7 @@ const routes: Route[] = [
 ];
 
 const json = (body: unknown) => ({
+  access: 'public',
   method: 'POST',
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify(body),

@@ -30,9 +30,22 @@ test('names components after the schema path', () => {
 test('turns route patterns into OpenAPI paths with parameters and unique operation ids', () => {
   const document = buildOpenApiDocument(
     [
-      { method: 'GET', path: '/api/v1/channels/:id/members/:userId', handler, summary: 'Member' },
-      { method: 'DELETE', path: '/api/v1/channels/:id', handler, status: 204 },
-      { method: 'POST', path: '/api/v1/channels', handler, body: 'channels/createChannel', status: 201 },
+      {
+        access: 'public',
+        method: 'GET',
+        path: '/api/v1/channels/:id/members/:userId',
+        handler,
+        summary: 'Member',
+      },
+      { access: 'public', method: 'DELETE', path: '/api/v1/channels/:id', handler, status: 204 },
+      {
+        access: 'public',
+        method: 'POST',
+        path: '/api/v1/channels',
+        handler,
+        body: 'channels/createChannel',
+        status: 201,
+      },
     ],
     schemas,
     { title: 'T', version: '1' },

@@ -6,6 +6,7 @@ import { startTestServer } from './testServer.ts';
 
 const routes: Route[] = [
   {
+    access: 'public',
     method: 'POST',
     path: '/api/v1/widgets/:id',
     body: 'testing/widget',
@@ -14,7 +15,12 @@ const routes: Route[] = [
     summary: 'Create a <widget>',
     handler: async (req) => ({ status: 201, body: req.json() }),
   },
-  { method: 'GET', path: '/api/v1/widgets/:id', handler: async () => ({ status: 200, body: {} }) },
+  {
+    access: 'public',
+    method: 'GET',
+    path: '/api/v1/widgets/:id',
+    handler: async () => ({ status: 200, body: {} }),
+  },
 ];
 
 test('GET /healthz answers while the process is up', async (t) => {

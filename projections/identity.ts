@@ -1,0 +1,95 @@
+import { sql } from 'slonik';
+import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
+import type { Projection } from '../src/projection/projection.ts';
+
+/**
+ * Organizations, users, roles, departments, queues and channels (tables: migration 0003). Every
+ * row carries the event's organization; replays are harmless (inserts ignore rows already there,
+ * updates set absolute values).
+ */
+type Data = Record<string, unknown>;
+
+const idOf = (streamName: string) => streamName.slice(streamName.indexOf('-') + 1);
+
+export const identityProjection: Projection = {
+  name: 'identity',
+  version: 1,
+  eventTypes: [
+    'OrganizationCreated',
+    'UserRegistered',
+    'UserUpdated',
+    'UserDeleted',
+    'RoleCreated',
+    'DepartmentCreated',
+    'QueueCreated',
+    'ChannelConnected',
+    'ChannelDisconnected',
+  ],
+  async apply(tx, event: RecordedEvent) {
+    const org = event.metadata.organizationId;
+    const at = event.metadata.occurredAt;
+    const data = event.data as Data;
+    switch (event.type) {
+      case 'OrganizationCreated':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.organizations (organization_id, name, created_at) VALUES (${org}, ${String(data.name)}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'UserRegistered':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.users (organization_id, user_id, email, name, role, password_hash, created_at, updated_at)
+          VALUES (${org}, ${String(data.userId)}, ${String(data.email).toLowerCase()}, ${String(data.name)},
+                  ${String(data.role)}, ${String(data.passwordHash)}, ${at}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'UserUpdated':
+        await tx.query(sql.unsafe`
+          UPDATE rm.users SET name = coalesce(${(data.name as string) ?? null}, name),
+                              role = coalesce(${(data.role as string) ?? null}, role),
+                              password_hash = coalesce(${(data.passwordHash as string) ?? null}, password_hash),
+                              updated_at = ${at}
+           WHERE organization_id = ${org} AND user_id = ${idOf(event.streamName)}`);
+        return;
+      case 'UserDeleted':
+        await tx.query(sql.unsafe`
+          UPDATE rm.users SET deleted_at = ${at}, updated_at = ${at}
+           WHERE organization_id = ${org} AND user_id = ${idOf(event.streamName)}`);
+        return;
+      case 'RoleCreated':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.roles (organization_id, role_id, name, permissions, created_at)
+          VALUES (${org}, ${String(data.roleId)}, ${String(data.name)}, ${sql.array(data.permissions as string[], 'text')}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'DepartmentCreated':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.departments (organization_id, department_id, name, created_at)
+          VALUES (${org}, ${String(data.departmentId)}, ${String(data.name)}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'QueueCreated':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.queues (organization_id, queue_id, name, department_id, agent_ids, created_at)
+          VALUES (${org}, ${String(data.queueId)}, ${String(data.name)}, ${(data.departmentId as string | null) ?? null},
+                  ${sql.array(data.agentIds as string[], 'uuid')}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'ChannelConnected':
+        await tx.query(sql.unsafe`
+          INSERT INTO rm.channels (organization_id, channel_id, name, phone_number_id, display_phone_number, waba_id,
+                                   access_token_sealed, app_secret_sealed, verify_token_sealed, created_at)
+          VALUES (${org}, ${String(data.channelId)}, ${String(data.name)}, ${String(data.phoneNumberId)},
+                  ${String(data.displayPhoneNumber)}, ${String(data.wabaId)}, ${String(data.accessTokenSealed)},
+                  ${(data.appSecretSealed as string | null) ?? null}, ${(data.verifyTokenSealed as string | null) ?? null}, ${at})
+          ON CONFLICT DO NOTHING`);
+        return;
+      case 'ChannelDisconnected':
+        await tx.query(sql.unsafe`
+          UPDATE rm.channels SET deleted_at = ${at}
+           WHERE organization_id = ${org} AND channel_id = ${idOf(event.streamName)}`);
+        return;
+      default:
+        return;
+    }
+  },
+};

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
+import type { AppendResult, EventStore, NewEvent, RecordedEvent } from '../eventstore/eventStore.ts';
+
+/** An event a decision produces, before the envelope (id, metadata) is put around it. */
+export type EventDraft = { type: string; data: unknown };
+
+/** Who asks, for whom: becomes every resulting event's metadata. */
+export type CommandContext = { organizationId: string; actor: string; correlationId?: string };
+
+export type Handled = { result: AppendResult; lastType: string };
+
+/** Wraps drafts in the envelope every event carries. */
+export function toNewEvents(drafts: EventDraft[], context: CommandContext, now = new Date()): NewEvent[] {
+  const correlationId = context.correlationId ?? randomUUID();
+  return drafts.map((draft) => ({
+    id: randomUUID(),
+    type: draft.type,
+    data: draft.data,
+    metadata: {
+      organizationId: context.organizationId,
+      correlationId,
+      causationId: null,
+      actor: context.actor,
+      occurredAt: now.toISOString(),
+      schemaVersion: 1,
+    },
+  }));
+}
+
+/**
+ * Load → decide → append with the expected revision; on a conflict (another writer got there
+ * first), load again and decide again. `decide` throws an AppError for a refused command.
+ */
+export async function handleCommand<State>(
+  store: EventStore,
+  streamName: string,
+  evolve: (state: State | undefined, event: RecordedEvent) => State | undefined,
+  decide: (state: State | undefined) => EventDraft[],
+  context: CommandContext,
+  maxAttempts = 5,
+): Promise<Handled> {
+  for (let attempt = 1; ; attempt += 1) {
+    const history = await store.readStream(streamName);
+    const state = history.reduce<State | undefined>(evolve, undefined);
+    const last = history.at(-1);
+    const drafts = decide(state);
+    try {
+      const result = await store.appendToStream(
+        streamName,
+        toNewEvents(drafts, context),
+        last ? last.revision : 'no_stream',
+      );
+      return { result, lastType: drafts.at(-1)?.type ?? '' };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw error;
+    }
+  }
+}
