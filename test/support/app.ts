@@ -21,9 +21,16 @@ export type TestApp = {
   close(): Promise<void>;
 };
 
-/** The real app on a fresh database and a free port, logging (at debug) into memory. */
-export async function startTestApp(label: string, env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await createTestDatabase(label);
+/**
+ * The real app on a fresh database (or `db`, when a test prepared one) and a free port, logging (at
+ * debug) into memory.
+ */
+export async function startTestApp(
+  label: string,
+  env: Record<string, string> = {},
+  existing?: TestDatabase,
+): Promise<TestApp> {
+  const db = existing ?? (await createTestDatabase(label));
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
