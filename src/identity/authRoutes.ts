@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
-import { toNewEvents } from '../eventsourcing/commandHandler.ts';
 import type { Route } from '../http/route.ts';
+import { createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { hashPassword, verifyPasswordOrDummy } from './passwords.ts';
 import { securedRoutes } from './secured.ts';
@@ -106,29 +106,22 @@ export async function createOrganization(
   const email = input.email.trim().toLowerCase();
   const context = { organizationId, actor: userId };
   await claimUnique(deps.store, 'email', email, userId, context);
-  await deps.store.appendToStream(
+  await createEntity(
+    deps,
     `organization-${organizationId}`,
-    toNewEvents(
-      [{ type: 'OrganizationCreated', data: { organizationId, name: input.organizationName } }],
-      context,
-    ),
-    'no_stream',
+    { type: 'OrganizationCreated', data: { organizationId, name: input.organizationName } },
+    context,
   );
   const passwordHash = await hashPassword(input.password);
-  const { position } = await deps.store.appendToStream(
+  const position = await createEntity(
+    deps,
     `user-${userId}`,
-    toNewEvents(
-      [
-        {
-          type: 'UserRegistered',
-          data: { userId, email, name: input.name, role: 'org_admin', passwordHash },
-        },
-      ],
-      context,
-    ),
-    'no_stream',
+    {
+      type: 'UserRegistered',
+      data: { userId, email, name: input.name, role: 'org_admin', passwordHash },
+    },
+    context,
   );
-  await deps.projections.waitFor(position, 'UserRegistered');
   return {
     organization: { id: organizationId, name: input.organizationName },
     user: { id: userId, email, name: input.name, role: 'org_admin' },

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import { handleCommand, toNewEvents } from '../eventsourcing/commandHandler.ts';
 import type { RecordedEvent } from '../eventstore/eventStore.ts';
 import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
+import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { securedRoutes } from './secured.ts';
 import { claimUnique } from './uniqueValues.ts';
@@ -107,12 +107,12 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
           appSecretSealed: await seal(body.appSecret),
           verifyTokenSealed: await seal(body.verifyToken),
         };
-        const { position } = await deps.store.appendToStream(
+        const position = await createEntity(
+          deps,
           `channel-${channelId}`,
-          toNewEvents([{ type: 'ChannelConnected', data }], context),
-          'no_stream',
+          { type: 'ChannelConnected', data },
+          context,
         );
-        await deps.projections.waitFor(position, 'ChannelConnected');
         return {
           status: 201,
           body: {
@@ -135,19 +135,18 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
       status: 204,
       summary: 'Disconnect a WhatsApp number',
       handler: async (req, me) => {
-        const { result } = await handleCommand(
-          deps.store,
+        await changeEntity(
+          deps,
           `channel-${uuidParam(req)}`,
           evolveChannel,
           (state) => {
             if (!state || state.disconnected || state.organizationId !== me.organizationId) {
               throw new AppError('http.not_found', 'No such channel');
             }
-            return [{ type: 'ChannelDisconnected', data: {} }];
+            return { type: 'ChannelDisconnected', data: {} };
           },
           { organizationId: me.organizationId, actor: me.userId },
         );
-        await deps.projections.waitFor(result.position, 'ChannelDisconnected');
         return { status: 204 };
       },
     }),

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import { toNewEvents } from '../eventsourcing/commandHandler.ts';
 import type { Route } from '../http/route.ts';
+import { createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { securedRoutes } from './secured.ts';
 
@@ -34,15 +34,15 @@ export function teamRoutes(deps: IdentityDeps): Route[] {
       handler: async (req, me) => {
         const { name } = req.json<{ name: string }>();
         const departmentId = randomUUID();
-        const { position } = await deps.store.appendToStream(
+        const position = await createEntity(
+          deps,
           `department-${departmentId}`,
-          toNewEvents([{ type: 'DepartmentCreated', data: { departmentId, name } }], {
+          { type: 'DepartmentCreated', data: { departmentId, name } },
+          {
             organizationId: me.organizationId,
             actor: me.userId,
-          }),
-          'no_stream',
+          },
         );
-        await deps.projections.waitFor(position, 'DepartmentCreated');
         return { status: 201, body: { id: departmentId, name, position: String(position) } };
       },
     }),
@@ -91,15 +91,15 @@ export function teamRoutes(deps: IdentityDeps): Route[] {
           throw new AppError('identity.invalid_reference', 'Unknown department or agents', errors);
         const queueId = randomUUID();
         const data = { queueId, name: body.name, departmentId: body.departmentId ?? null, agentIds };
-        const { position } = await deps.store.appendToStream(
+        const position = await createEntity(
+          deps,
           `queue-${queueId}`,
-          toNewEvents([{ type: 'QueueCreated', data }], {
+          { type: 'QueueCreated', data },
+          {
             organizationId: me.organizationId,
             actor: me.userId,
-          }),
-          'no_stream',
+          },
         );
-        await deps.projections.waitFor(position, 'QueueCreated');
         const { queueId: id, ...rest } = data;
         return { status: 201, body: { id, ...rest, position: String(position) } };
       },

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import { type CommandContext, handleCommand, toNewEvents } from '../eventsourcing/commandHandler.ts';
+import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Principal } from './authenticator.ts';
+import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { hashPassword } from './passwords.ts';
 import { builtInRoles, isBuiltInRole, isPermission, permissionsOf } from './permissions.ts';
@@ -95,20 +96,15 @@ export function userRoutes(deps: IdentityDeps): Route[] {
         const email = body.email.trim().toLowerCase();
         await claimUnique(deps.store, 'email', email, userId, contextOf(me));
         const passwordHash = await hashPassword(body.password);
-        const { position } = await deps.store.appendToStream(
+        const position = await createEntity(
+          deps,
           `user-${userId}`,
-          toNewEvents(
-            [
-              {
-                type: 'UserRegistered',
-                data: { userId, email, name: body.name, role: body.role, passwordHash },
-              },
-            ],
-            contextOf(me),
-          ),
-          'no_stream',
+          {
+            type: 'UserRegistered',
+            data: { userId, email, name: body.name, role: body.role, passwordHash },
+          },
+          contextOf(me),
         );
-        await deps.projections.waitFor(position, 'UserRegistered');
         return { status: 201, body: { ...(await readUser(me, userId)), position: String(position) } };
       },
     }),
@@ -122,20 +118,19 @@ export function userRoutes(deps: IdentityDeps): Route[] {
         const body = req.json<{ name?: string; role?: string; password?: string }>();
         if (body.role !== undefined) await checkRole(me, body.role);
         const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
-        const { result } = await handleCommand(
-          deps.store,
+        const position = await changeEntity(
+          deps,
           `user-${uuidParam(req)}`,
           evolveUser,
           (state) => {
             existingUser(state, me.organizationId);
-            return [{ type: 'UserUpdated', data: { name: body.name, role: body.role, passwordHash } }];
+            return { type: 'UserUpdated', data: { name: body.name, role: body.role, passwordHash } };
           },
           contextOf(me),
         );
-        await deps.projections.waitFor(result.position, 'UserUpdated');
         return {
           status: 200,
-          body: { ...(await readUser(me, uuidParam(req))), position: String(result.position) },
+          body: { ...(await readUser(me, uuidParam(req))), position: String(position) },
         };
       },
     }),
@@ -147,18 +142,17 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: 'Remove a user: they cannot log in any more; history keeps their name',
       handler: async (req, me) => {
         const userId = uuidParam(req);
-        const { result } = await handleCommand(
-          deps.store,
+        await changeEntity(
+          deps,
           `user-${userId}`,
           evolveUser,
           (state) => {
             existingUser(state, me.organizationId);
-            return [{ type: 'UserDeleted', data: {} }];
+            return { type: 'UserDeleted', data: {} };
           },
           contextOf(me),
         );
         await deps.sessions.revokeUser(me.organizationId, userId);
-        await deps.projections.waitFor(result.position, 'UserDeleted');
         return { status: 204 };
       },
     }),
@@ -218,15 +212,12 @@ export function userRoutes(deps: IdentityDeps): Route[] {
           roleId,
           contextOf(me),
         );
-        const { position } = await deps.store.appendToStream(
+        const position = await createEntity(
+          deps,
           `role-${roleId}`,
-          toNewEvents(
-            [{ type: 'RoleCreated', data: { roleId, name: body.name, permissions: body.permissions } }],
-            contextOf(me),
-          ),
-          'no_stream',
+          { type: 'RoleCreated', data: { roleId, name: body.name, permissions: body.permissions } },
+          contextOf(me),
         );
-        await deps.projections.waitFor(position, 'RoleCreated');
         return {
           status: 201,
           body: {

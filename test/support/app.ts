@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies field by field and assert on them
 export type Response = { status: number; body: any; headers: Headers };
 export type TestApp = {
   app: App;
