@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
 import type { Route } from '../http/route.ts';
-import { createEntity } from './entityCommands.ts';
+import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
-import { hashPassword, verifyPasswordOrDummy } from './passwords.ts';
+import { hashPassword, passwordNeedsRehash, verifyPasswordOrDummy } from './passwords.ts';
 import { securedRoutes } from './secured.ts';
 import { claimUnique } from './uniqueValues.ts';
+import { evolveUser, existingUser } from './userState.ts';
 
 /** POST /auth/signup, /auth/login, /auth/refresh, /auth/logout and GET /me. */
 export function authRoutes(deps: IdentityDeps): Route[] {
@@ -52,6 +53,20 @@ export function authRoutes(deps: IdentityDeps): Route[] {
           throw new AppError('auth.invalid_credentials', 'Wrong email or password');
         }
         deps.rateLimiter.recordSuccess({ account, address: req.remoteAddress });
+        // A hash made with older parameters is upgraded now, the one moment the password is known.
+        if (passwordNeedsRehash(row.password_hash)) {
+          const passwordHash = await hashPassword(password);
+          await changeEntity(
+            deps,
+            `user-${row.user_id}`,
+            evolveUser,
+            (state) => {
+              existingUser(state, row.organization_id);
+              return { type: 'UserUpdated', data: { passwordHash } };
+            },
+            { organizationId: row.organization_id, actor: row.user_id },
+          );
+        }
         return { status: 200, body: await deps.sessions.open(row.organization_id, row.user_id) };
       },
     },

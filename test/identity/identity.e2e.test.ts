@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import argon2 from 'argon2';
 import pg from 'pg';
+import { createDatabasePool } from '../../src/db/pool.ts';
+import { toNewEvents } from '../../src/eventsourcing/commandHandler.ts';
+import { PostgresEventStore } from '../../src/eventstore/postgresEventStore.ts';
+import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { testLogger } from '../support/database.ts';
 
 const password = 'correct horse battery staple';
 
@@ -60,6 +66,62 @@ describe('identity over HTTP', { timeout: 120_000 }, () => {
     const limited = await t.request('POST', '/api/v1/auth/login', { body: { email: org.email, password } });
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
+  });
+
+  it('upgrades a password hash made with older parameters at the next login', async () => {
+    const org = await signup(t, 'rehash');
+    const pool = await createDatabasePool(t.db.url, 2);
+    const store = await PostgresEventStore.open({
+      pool,
+      databaseUrl: t.db.url,
+      registry: new SchemaRegistry(),
+      logger: testLogger,
+    });
+    const userId = randomUUID();
+    const email = `old-${userId.slice(0, 8)}@example.com`;
+    const oldHash = await argon2.hash(password, {
+      type: argon2.argon2id,
+      memoryCost: 4096,
+      timeCost: 3,
+      parallelism: 1,
+    });
+    await store.appendToStream(
+      `user-${userId}`,
+      toNewEvents(
+        [
+          {
+            type: 'UserRegistered',
+            data: { userId, email, name: 'Old', role: 'agent', passwordHash: oldHash },
+          },
+        ],
+        {
+          organizationId: org.organization.id,
+          actor: 'system',
+        },
+      ),
+      'no_stream',
+    );
+    await store.close();
+    await pool.end();
+    const client = new pg.Client({ connectionString: t.db.url });
+    await client.connect();
+    const storedHash = async () =>
+      (await client.query('SELECT password_hash FROM rm.users WHERE user_id = $1', [userId])).rows[0]
+        ?.password_hash;
+    try {
+      while ((await storedHash()) !== oldHash) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(
+        (await t.request('POST', '/api/v1/auth/login', { body: { email, password } })).status,
+        200,
+      );
+      assert.match(await storedHash(), /m=19456/);
+      assert.equal(
+        (await t.request('POST', '/api/v1/auth/login', { body: { email, password } })).status,
+        200,
+      );
+    } finally {
+      await client.end();
+    }
   });
 
   it('rotates refresh tokens and revokes the family when a spent one comes back', async () => {
