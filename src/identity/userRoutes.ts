@@ -9,7 +9,7 @@ import type { Principal } from './authenticator.ts';
 import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { hashPassword } from './passwords.ts';
-import { builtInRoles, isBuiltInRole, isPermission, permissionsOf } from './permissions.ts';
+import { builtInRoles, isBuiltInRole, isPermission, type Permission, permissionsOf } from './permissions.ts';
 import { securedRoutes } from './secured.ts';
 import { claimUnique } from './uniqueValues.ts';
 import { evolveUser, existingUser } from './userState.ts';
@@ -41,21 +41,38 @@ const contextOf = (me: Principal): CommandContext => ({
 export function userRoutes(deps: IdentityDeps): Route[] {
   const secured = securedRoutes(deps.authenticator);
 
-  /** A role a user may be given: built-in (super_admin only by a super_admin) or one of the org's. */
-  async function checkRole(me: Principal, role: string): Promise<void> {
-    if (role === 'super_admin' && me.role !== 'super_admin') {
-      throw new AppError('auth.forbidden', 'Only a super_admin can grant super_admin');
-    }
-    if (isBuiltInRole(role)) return;
-    const exists = await asTenant(deps.pool, me.organizationId, (tx) =>
-      tx.exists(
-        sql.unsafe`SELECT 1 FROM rm.roles WHERE organization_id = ${me.organizationId} AND name = ${role}`,
+  /** A role's permissions: built-in, or one of the organization's custom roles (else 422). */
+  async function permissionsOfRole(me: Principal, role: string): Promise<Permission[]> {
+    if (isBuiltInRole(role)) return permissionsOf(role);
+    const held = await asTenant(deps.pool, me.organizationId, (tx) =>
+      tx.maybeOneFirst(
+        sql.unsafe`SELECT permissions FROM rm.roles WHERE organization_id = ${me.organizationId} AND name = ${role}`,
       ),
     );
-    if (!exists) {
+    if (held === null) {
       throw new AppError('identity.invalid_reference', `No role named ${role}`, [
         { path: '/role', message: 'unknown role' },
       ]);
+    }
+    return permissionsOf(role, held as string[]);
+  }
+
+  /**
+   * Nobody hands out, or acts on someone holding, more than they hold themselves: a role with
+   * users.manage alone cannot make an org_admin, promote itself, or reset an org_admin's password.
+   */
+  async function checkWithinOwnPermissions(me: Principal, role: string, what: string): Promise<void> {
+    if (role === 'super_admin' && me.role !== 'super_admin') {
+      throw new AppError('auth.forbidden', 'Only a super_admin can grant or manage super_admin');
+    }
+    const missing = (await permissionsOfRole(me, role)).filter(
+      (permission) => !me.permissions.includes(permission),
+    );
+    if (missing.length > 0) {
+      throw new AppError(
+        'auth.forbidden',
+        `${what} needs permissions you do not hold: ${missing.join(', ')}`,
+      );
     }
   }
 
@@ -91,7 +108,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: 'Add a user',
       handler: async (req, me) => {
         const body = req.json<{ email: string; name: string; password: string; role: string }>();
-        await checkRole(me, body.role);
+        await checkWithinOwnPermissions(me, body.role, `Granting ${body.role}`);
         const userId = randomUUID();
         const email = body.email.trim().toLowerCase();
         await claimUnique(deps.store, 'email', email, userId, contextOf(me));
@@ -116,7 +133,9 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: "Change a user's name, role or password",
       handler: async (req, me) => {
         const body = req.json<{ name?: string; role?: string; password?: string }>();
-        if (body.role !== undefined) await checkRole(me, body.role);
+        const target = await readUser(me, uuidParam(req));
+        await checkWithinOwnPermissions(me, target.role, 'Changing this user');
+        if (body.role !== undefined) await checkWithinOwnPermissions(me, body.role, `Granting ${body.role}`);
         const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
         const position = await changeEntity(
           deps,
@@ -128,6 +147,11 @@ export function userRoutes(deps: IdentityDeps): Route[] {
           },
           contextOf(me),
         );
+        if (passwordHash !== undefined) {
+          // A password reset is how a compromised account is taken back: its sessions end now.
+          await deps.sessions.revokeUser(me.organizationId, target.id);
+          deps.rateLimiter.reset(target.email);
+        }
         return {
           status: 200,
           body: { ...(await readUser(me, uuidParam(req))), position: String(position) },
@@ -142,6 +166,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: 'Remove a user: they cannot log in any more; history keeps their name',
       handler: async (req, me) => {
         const userId = uuidParam(req);
+        await checkWithinOwnPermissions(me, (await readUser(me, userId)).role, 'Removing this user');
         await changeEntity(
           deps,
           `user-${userId}`,

@@ -221,6 +221,71 @@ describe('identity over HTTP', { timeout: 120_000 }, () => {
     assert.equal(after.body.role, 'viewer');
   });
 
+  it('never lets anyone grant, or act on someone holding, more than they hold', async () => {
+    const org = await signup(t, 'escalation');
+    const admin = org.accessToken;
+    await t.request('POST', '/api/v1/roles', {
+      token: admin,
+      body: { name: 'hr', permissions: ['users.manage', 'users.read'] },
+    });
+    const hrEmail = `hr-${randomUUID().slice(0, 8)}@example.com`;
+    const hrUser = await t.request('POST', '/api/v1/users', {
+      token: admin,
+      body: { email: hrEmail, name: 'HR', password, role: 'hr' },
+    });
+    const hr = (await t.request('POST', '/api/v1/auth/login', { body: { email: hrEmail, password } })).body
+      .accessToken;
+    const user = (role: string) => ({
+      email: `u-${randomUUID().slice(0, 8)}@example.com`,
+      name: 'U',
+      password,
+      role,
+    });
+
+    assert.equal(
+      (await t.request('POST', '/api/v1/users', { token: hr, body: user('org_admin') })).status,
+      403,
+    );
+    assert.equal((await t.request('POST', '/api/v1/users', { token: hr, body: user('agent') })).status, 403);
+    assert.equal((await t.request('POST', '/api/v1/users', { token: hr, body: user('hr') })).status, 201);
+    const promote = await t.request('PATCH', `/api/v1/users/${hrUser.body.id}`, {
+      token: hr,
+      body: { role: 'org_admin' },
+    });
+    assert.equal(promote.status, 403);
+    const takeover = await t.request('PATCH', `/api/v1/users/${org.user.id}`, {
+      token: hr,
+      body: { password: 'attacker chosen passphrase' },
+    });
+    assert.equal(takeover.status, 403);
+    assert.equal((await t.request('DELETE', `/api/v1/users/${org.user.id}`, { token: hr })).status, 403);
+    assert.equal((await t.request('GET', '/api/v1/me', { token: admin })).body.role, 'org_admin');
+  });
+
+  it('ends a user’s sessions when an administrator resets their password', async () => {
+    const org = await signup(t, 'reset');
+    const email = `reset-${randomUUID().slice(0, 8)}@example.com`;
+    const created = await t.request('POST', '/api/v1/users', {
+      token: org.accessToken,
+      body: { email, name: 'Reset', password, role: 'agent' },
+    });
+    const session = (await t.request('POST', '/api/v1/auth/login', { body: { email, password } })).body;
+    const reset = await t.request('PATCH', `/api/v1/users/${created.body.id}`, {
+      token: org.accessToken,
+      body: { password: 'a brand new passphrase' },
+    });
+    assert.equal(reset.status, 200);
+    assert.equal((await t.request('GET', '/api/v1/me', { token: session.accessToken })).status, 401);
+    assert.equal(
+      (await t.request('POST', '/api/v1/auth/refresh', { body: { refreshToken: session.refreshToken } }))
+        .status,
+      401,
+    );
+    assert.equal((await t.request('POST', '/api/v1/auth/login', { body: { email, password } })).status, 401);
+    const fresh = { email, password: 'a brand new passphrase' };
+    assert.equal((await t.request('POST', '/api/v1/auth/login', { body: fresh })).status, 200);
+  });
+
   it('soft-deletes users: no login, gone from lists, their tokens end at once', async () => {
     const org = await signup(t, 'softdelete');
     const email = `leaver-${randomUUID().slice(0, 8)}@example.com`;
