@@ -1,3 +1,5 @@
+import { AppError } from '../errors/catalogue.ts';
+
 /**
  * Group commit: appends that arrive while a batch is being written wait and go together in the next
  * one. One round trip and one WAL flush then carry many appends, which is what bounds a
@@ -21,9 +23,19 @@ export class GroupCommitter<Item, Result> {
     private readonly write: (items: Item[]) => Promise<BatchOutcome<Result>[]>,
     private readonly maxBatch: number,
     private readonly maxInFlight: number,
+    private readonly maxQueued = 20_000,
   ) {}
 
   submit(item: Item): Promise<Result> {
+    // Bounded: when the database falls behind, callers get a retryable error instead of the
+    // process growing a queue without limit.
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new AppError('eventstore.unavailable', 'Too many appends waiting; retry shortly', [], {
+          'retry-after': '1',
+        }),
+      );
+    }
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.pump();

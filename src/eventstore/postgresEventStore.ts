@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { type DatabasePool, sql } from 'slonik';
+import { type DatabasePool, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
@@ -218,7 +218,7 @@ export class PostgresEventStore implements EventStore {
   private async writeBatch(batch: AppendRequest[]): Promise<BatchOutcome<AppendResult>[]> {
     const events = batch.flatMap((request) => request.events);
     const stopTimer = this.metrics?.batchSeconds.startTimer();
-    const rows = (await this.options.pool.any(sql.unsafe`
+    const query = sql.unsafe`
       SELECT ord, outcome, stream_revision, last_position FROM es.append_batch(
         ${sql.array(
           batch.map((request) => request.streamName),
@@ -252,7 +252,16 @@ export class PostgresEventStore implements EventStore {
           events.map((event) => JSON.stringify(event.metadata)),
           'jsonb',
         )}
-      )`)) as readonly {
+      )`;
+    // A new event id raced into another stream by a concurrent writer (different stream locks)
+    // surfaces as a unique violation; written again, the batch sees the id and answers per request.
+    const rows = (await this.options.pool
+      .any(query)
+      .catch((error: unknown) =>
+        error instanceof UniqueIntegrityConstraintViolationError
+          ? this.options.pool.any(query)
+          : Promise.reject(error),
+      )) as readonly {
       ord: number;
       outcome: 'ok' | 'duplicate' | 'duplicate_id' | 'wrong_expected_revision';
       stream_revision: bigint | null;

@@ -114,6 +114,44 @@ describe('Postgres event store', () => {
     }
   });
 
+  it('answers a retry that races its uncommitted original as a duplicate, with no_stream or any', async () => {
+    for (const expected of ['-1', '-2']) {
+      const stream = `retryrace-${expected}`;
+      const events = [thing(1)];
+      const original = new pg.Client({ connectionString: env.db.url });
+      const retry = new pg.Client({ connectionString: env.db.url });
+      await Promise.all([original.connect(), retry.connect()]);
+      try {
+        await original.query('BEGIN');
+        await original.query(appendSql, appendParams(stream, events, expected));
+        const retried = retry.query(appendSql, appendParams(stream, events, expected)); // waits for the lock
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await original.query('COMMIT');
+        assert.equal((await retried).rows[0]?.outcome, 'duplicate', `expected revision ${expected}`);
+      } finally {
+        await Promise.all([original.end(), retry.end()]);
+      }
+    }
+  });
+
+  it('answers per request when one new event id appears in two streams of one batch', async () => {
+    const event = thing(1);
+    const { rows } = await env.pool.query(sql.unsafe`
+      SELECT ord, outcome FROM es.append_batch(
+        ${sql.array(['twice-a', 'twice-b'], 'text')}, ${sql.array(['twice', 'twice'], 'text')},
+        ${sql.array(['-2', '-2'], 'int8')}, ${sql.array([1, 1], 'int4')},
+        ${sql.array([event.id, event.id], 'uuid')}, ${sql.array([event.type, event.type], 'text')},
+        ${sql.array([JSON.stringify(event.data), JSON.stringify(event.data)], 'jsonb')},
+        ${sql.array([JSON.stringify(event.metadata), JSON.stringify(event.metadata)], 'jsonb')})`);
+    assert.deepEqual(
+      rows.map((row) => [row.ord, row.outcome]),
+      [
+        [1, 'ok'],
+        [2, 'duplicate_id'],
+      ],
+    );
+  });
+
   it('leaves nothing behind from an append whose connection is killed before commit', async () => {
     const client = new pg.Client({ connectionString: env.db.url });
     await client.connect();
@@ -193,11 +231,11 @@ describe('Postgres event store', () => {
 
 const appendSql = 'SELECT * FROM es.append_batch($1, $2, $3, $4, $5, $6, $7, $8)';
 
-function appendParams(stream: string, events: ReturnType<typeof thing>[]): unknown[] {
+function appendParams(stream: string, events: ReturnType<typeof thing>[], expected = '-2'): unknown[] {
   return [
     [stream],
     [stream.split('-')[0]],
-    ['-2'],
+    [expected],
     [events.length],
     events.map((event) => event.id),
     events.map((event) => event.type),
