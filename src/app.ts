@@ -49,6 +49,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
           return { ok: true };
         },
       },
+      projections: { check: async () => projections.health() },
       migrations: {
         check: async () =>
           (await migrationsApplied(pool)) ? { ok: true } : { ok: false, detail: 'migrations pending' },

@@ -60,13 +60,29 @@ export class ProjectionRunner {
             if (this.applied.get(projection.name)?.has(position)) return resolve();
             const waiters = this.waiters.get(projection.name);
             const list = waiters?.get(position) ?? [];
-            const timer = setTimeout(resolve, timeoutMs);
-            timer.unref();
-            list.push({ resolve, timer });
+            const waiter: Waiter = {
+              resolve,
+              // On timeout the waiter leaves the list, so a stalled projection does not collect them.
+              timer: setTimeout(() => {
+                const remaining = (waiters?.get(position) ?? []).filter((other) => other !== waiter);
+                if (remaining.length > 0) waiters?.set(position, remaining);
+                else waiters?.delete(position);
+                resolve();
+              }, timeoutMs),
+            };
+            waiter.timer.unref();
+            list.push(waiter);
             waiters?.set(position, list);
           }),
       );
     return Promise.all(pending).then(() => undefined);
+  }
+
+  /** For /readyz: not ready while a projection is parked (its read models no longer move). */
+  health(): { ok: boolean; detail?: string } {
+    if (this.parked.size === 0) return { ok: true };
+    const names = [...this.parked].map(([name, { position }]) => `${name} at position ${position}`);
+    return { ok: false, detail: `parked: ${names.join(', ')}` };
   }
 
   async stop(): Promise<void> {
