@@ -147,6 +147,14 @@ export function addressKey(address: string | undefined): string | undefined {
   const bare = address.replace(/%.*$/, '').toLowerCase();
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
   if (mapped?.[1] !== undefined && isIPv4(mapped[1])) return mapped[1];
+  // uWS on a dual-stack socket spells an IPv4 client in full: 0000:0000:0000:0000:0000:ffff:7f00:0001.
+  // Without this, every IPv4 client would share one /64 key.
+  const spelled = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(bare);
+  if (spelled?.[1] !== undefined && spelled[2] !== undefined) {
+    const high = Number.parseInt(spelled[1], 16);
+    const low = Number.parseInt(spelled[2], 16);
+    return [high >> 8, high & 255, low >> 8, low & 255].join('.');
+  }
   if (!isIPv6(bare)) return address;
   const [head = '', tail] = bare.split('::');
   const headParts = head === '' ? [] : head.split(':');

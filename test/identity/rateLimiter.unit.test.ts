@@ -114,6 +114,9 @@ describe('login rate limiter', () => {
   it('counts an IPv6 client by its /64 and an IPv4-mapped one as IPv4', () => {
     assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
     assert.equal(addressKey('2001:0DB8:0001:0002:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+    // A dual-stack socket's spelling of an IPv4 client is that IPv4 address, not a shared /64.
+    assert.equal(addressKey('0000:0000:0000:0000:0000:ffff:7f00:0001'), '127.0.0.1');
+    assert.equal(addressKey('0:0:0:0:0:ffff:c0a8:0102'), '192.168.1.2');
     assert.equal(addressKey('2001:db8::1'), '2001:db8:0:0::/64');
     assert.equal(addressKey('::1'), '0:0:0:0::/64');
     assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
