@@ -8,7 +8,7 @@ import { uuidParam } from '../http/uuidParam.ts';
 import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { securedRoutes } from './secured.ts';
-import { claimUnique } from './uniqueValues.ts';
+import { claimUnique, releaseUnique } from './uniqueValues.ts';
 
 type ChannelRow = {
   channel_id: string;
@@ -34,10 +34,12 @@ const toChannel = (row: ChannelRow) => ({
   createdAt: row.created_at.toISOString(),
 });
 
-type ChannelState = { organizationId: string; disconnected: boolean };
+type ChannelState = { organizationId: string; phoneNumberId: string; disconnected: boolean };
 const evolveChannel = (state: ChannelState | undefined, event: RecordedEvent): ChannelState | undefined => {
-  if (event.type === 'ChannelConnected')
-    return { organizationId: event.metadata.organizationId, disconnected: false };
+  if (event.type === 'ChannelConnected') {
+    const { phoneNumberId } = event.data as { phoneNumberId: string };
+    return { organizationId: event.metadata.organizationId, phoneNumberId, disconnected: false };
+  }
   if (event.type === 'ChannelDisconnected' && state) return { ...state, disconnected: true };
   return state;
 };
@@ -135,18 +137,24 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
       status: 204,
       summary: 'Disconnect a WhatsApp number',
       handler: async (req, me) => {
+        const channelId = uuidParam(req);
+        const context = { organizationId: me.organizationId, actor: me.userId };
+        let phoneNumberId = '';
         await changeEntity(
           deps,
-          `channel-${uuidParam(req)}`,
+          `channel-${channelId}`,
           evolveChannel,
           (state) => {
             if (!state || state.disconnected || state.organizationId !== me.organizationId) {
               throw new AppError('http.not_found', 'No such channel');
             }
+            phoneNumberId = state.phoneNumberId;
             return { type: 'ChannelDisconnected', data: {} };
           },
-          { organizationId: me.organizationId, actor: me.userId },
+          context,
         );
+        // The number can be connected again, by this organization or another.
+        await releaseUnique(deps.store, 'phone_number_id', phoneNumberId, channelId, context);
         return { status: 204 };
       },
     }),

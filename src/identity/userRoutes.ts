@@ -11,7 +11,7 @@ import type { IdentityDeps } from './identityDeps.ts';
 import { hashPassword } from './passwords.ts';
 import { builtInRoles, isBuiltInRole, isPermission, type Permission, permissionsOf } from './permissions.ts';
 import { securedRoutes } from './secured.ts';
-import { claimUnique } from './uniqueValues.ts';
+import { claimUnique, releaseUnique } from './uniqueValues.ts';
 import { evolveUser, existingUser } from './userState.ts';
 
 type UserRow = {
@@ -166,7 +166,8 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: 'Remove a user: they cannot log in any more; history keeps their name',
       handler: async (req, me) => {
         const userId = uuidParam(req);
-        await checkWithinOwnPermissions(me, (await readUser(me, userId)).role, 'Removing this user');
+        const target = await readUser(me, userId);
+        await checkWithinOwnPermissions(me, target.role, 'Removing this user');
         await changeEntity(
           deps,
           `user-${userId}`,
@@ -178,6 +179,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
           contextOf(me),
         );
         await deps.sessions.revokeUser(me.organizationId, userId);
+        await releaseUnique(deps.store, 'email', target.email, userId, contextOf(me));
         return { status: 204 };
       },
     }),

@@ -311,6 +311,13 @@ describe('identity over HTTP', { timeout: 120_000 }, () => {
       (await t.request('DELETE', `/api/v1/users/${created.body.id}`, { token: org.accessToken })).status,
       404,
     );
+    // The email is free again: a new user (the old one's history keeps its name) can take it.
+    const rehired = await t.request('POST', '/api/v1/users', {
+      token: org.accessToken,
+      body: { email, name: 'Returner', password, role: 'agent' },
+    });
+    assert.equal(rehired.status, 201);
+    assert.notEqual(rehired.body.id, created.body.id);
   });
 
   it('connects channels without ever echoing their secrets, one phone number id per platform', async () => {
@@ -342,6 +349,16 @@ describe('identity over HTTP', { timeout: 120_000 }, () => {
     });
     assert.equal(taken.status, 409);
     assert.equal(taken.body.code, 'identity.phone_number_taken');
+    // Disconnected, the number can be connected again.
+    assert.equal(
+      (await t.request('DELETE', `/api/v1/channels/${created.body.id}`, { token: org.accessToken })).status,
+      204,
+    );
+    const reconnected = await t.request('POST', '/api/v1/channels', {
+      token: other.accessToken,
+      body: { name: 'Mine', phoneNumberId, displayPhoneNumber: '+1', wabaId: '1', accessToken: 'x' },
+    });
+    assert.equal(reconnected.status, 201);
     // What was stored is ciphertext: neither the event, the read model nor the logs hold a secret.
     const client = new pg.Client({ connectionString: t.db.url });
     await client.connect();
