@@ -5,7 +5,7 @@ import { DuplicateEventIdError, WrongExpectedRevisionError } from '../../src/eve
 import { createEsdbEventStore } from '../../src/eventstore/esdbEventStore.ts';
 import type { AllFilter, EventStore, RecordedEvent } from '../../src/eventstore/eventStore.ts';
 import { SchemaRegistry, schemasDir } from '../../src/schemas/schemaRegistry.ts';
-import { eventStoreContract } from './contract.ts';
+import { eventStoreContract, thing } from './contract.ts';
 
 const url = process.env.EVENTSTORE_URL;
 
@@ -37,21 +37,8 @@ if (url === undefined || url === '') {
 
 /** Appends a marker outside the run's prefix; its position is where this run's `$all` begins. */
 async function markStart(store: EventStore): Promise<bigint> {
-  const { position } = await store.appendToStream(`testrun-${randomUUID()}`, [
-    {
-      id: randomUUID(),
-      type: 'ThingHappened',
-      data: { n: 0, note: 'esdbEventStore.int.test.ts started' },
-      metadata: {
-        organizationId: randomUUID(),
-        correlationId: randomUUID(),
-        causationId: null,
-        actor: 'system',
-        occurredAt: new Date().toISOString(),
-        schemaVersion: 1,
-      },
-    },
-  ]);
+  const marker = { ...thing(0), data: { n: 0, note: 'esdbEventStore.int.test.ts started' } };
+  const { position } = await store.appendToStream(`testrun-${randomUUID()}`, [marker]);
   return position;
 }
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { AppError } from '../../src/errors/catalogue.ts';
 import { createEsdbEventStore, toEsdbConnectionString } from '../../src/eventstore/esdbEventStore.ts';
 import { SchemaRegistry, schemasDir } from '../../src/schemas/schemaRegistry.ts';
+import { thing } from './contract.ts';
 
 // What can be checked without an EventStoreDB server: the connection string, validation before any
 // call, and that an unreachable server surfaces as the retryable `eventstore.unavailable`.
@@ -33,20 +34,6 @@ async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {
 const isUnavailable = (error: unknown) =>
   error instanceof AppError && error.code === 'eventstore.unavailable';
 
-const thing = (n: unknown) => ({
-  id: randomUUID(),
-  type: 'ThingHappened',
-  data: { n },
-  metadata: {
-    organizationId: randomUUID(),
-    correlationId: randomUUID(),
-    causationId: null,
-    actor: 'system',
-    occurredAt: new Date().toISOString(),
-    schemaVersion: 1,
-  },
-});
-
 describe('esdbEventStore without a server', () => {
   it('reads kurrentdb:// connection strings as the esdb:// the client parses', () => {
     assert.equal(toEsdbConnectionString('kurrentdb://db:2113?tls=false'), 'esdb://db:2113?tls=false');
@@ -57,7 +44,7 @@ describe('esdbEventStore without a server', () => {
   it('refuses an invalid event before calling the server', async (t) => {
     const store = createEsdbEventStore({ url: `esdb://127.0.0.1:${await closedPort()}?tls=false`, registry });
     t.after(() => store.close());
-    await assert.rejects(store.appendToStream('thing-1', [thing('not a number')]), (error: unknown) => {
+    await assert.rejects(store.appendToStream('thing-1', [{ ...thing(1), data: { n: 'not a number' } }]), (error: unknown) => {
       return error instanceof AppError && error.code === 'eventstore.invalid_event';
     });
   });
