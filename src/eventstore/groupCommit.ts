@@ -51,10 +51,12 @@ export class GroupCommitter<Item, Result> {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight += 1;
       void this.flush(batch).finally(() => {
-        this.inFlight -= 1;
-        // Deferred: the callers this batch just answered resubmit first, so the next batch is full
-        // instead of carrying the first of them alone.
-        setImmediate(() => this.pump());
+        // The slot frees only after the callers this batch just answered have resubmitted (a few
+        // microtasks later): the next batch then carries them all instead of the first alone.
+        setImmediate(() => {
+          this.inFlight -= 1;
+          this.pump();
+        });
       });
     }
   }

@@ -218,8 +218,13 @@ export class PostgresEventStore implements EventStore {
   private async writeBatch(batch: AppendRequest[]): Promise<BatchOutcome<AppendResult>[]> {
     const events = batch.flatMap((request) => request.events);
     const stopTimer = this.metrics?.batchSeconds.startTimer();
+    // A batch of one costs less in the row-by-row function (no set-based statements to plan).
+    const appendFunction =
+      batch.length === 1
+        ? sql.identifier(['es', 'append_batch_row_by_row'])
+        : sql.identifier(['es', 'append_batch']);
     const query = sql.unsafe`
-      SELECT ord, outcome, stream_revision, last_position FROM es.append_batch(
+      SELECT ord, outcome, stream_revision, last_position FROM ${appendFunction}(
         ${sql.array(
           batch.map((request) => request.streamName),
           'text',
@@ -277,8 +282,9 @@ export class PostgresEventStore implements EventStore {
       this.metrics?.eventsAppended.inc(written.reduce((sum, count) => sum + count, 0));
       this.signal.appended();
     }
+    const byOrd = new Map(rows.map((row) => [row.ord, row]));
     return batch.map((request, index): BatchOutcome<AppendResult> => {
-      const row = rows.find((candidate) => candidate.ord === index + 1);
+      const row = byOrd.get(index + 1);
       if (!row) return { ok: false, error: new Error(`${request.streamName}: append returned no outcome`) };
       switch (row.outcome) {
         case 'ok':
