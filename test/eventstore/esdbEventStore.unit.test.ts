@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +43,12 @@ describe('esdbEventStore without a server', () => {
   it('refuses an invalid event before calling the server', async (t) => {
     const store = createEsdbEventStore({ url: `esdb://127.0.0.1:${await closedPort()}?tls=false`, registry });
     t.after(() => store.close());
-    await assert.rejects(store.appendToStream('thing-1', [{ ...thing(1), data: { n: 'not a number' } }]), (error: unknown) => {
-      return error instanceof AppError && error.code === 'eventstore.invalid_event';
-    });
+    await assert.rejects(
+      store.appendToStream('thing-1', [{ ...thing(1), data: { n: 'not a number' } }]),
+      (error: unknown) => {
+        return error instanceof AppError && error.code === 'eventstore.invalid_event';
+      },
+    );
   });
 
   it('answers eventstore.unavailable when the server cannot be reached', async (t) => {
