@@ -92,7 +92,7 @@ const horizonSql = sql.fragment`
         SELECT a.backend_xid::text FROM pg_stat_activity a
          WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database())),
     pg_snapshot_xmax((SELECT s FROM snapshot))) AS xmin`;
-export const startCursor: AllCursor = { transactionId: 0n, position: 0n };
+const startCursor: AllCursor = { transactionId: 0n, position: 0n };
 
 export class PostgresEventStore implements EventStore {
   private readonly committer: GroupCommitter<AppendRequest, AppendResult>;
@@ -314,7 +314,7 @@ export class PostgresEventStore implements EventStore {
   }
 }
 
-export function compareCursors(a: AllCursor, b: AllCursor): number {
+function compareCursors(a: AllCursor, b: AllCursor): number {
   if (a.transactionId !== b.transactionId) return a.transactionId < b.transactionId ? -1 : 1;
   if (a.position !== b.position) return a.position < b.position ? -1 : 1;
   return 0;

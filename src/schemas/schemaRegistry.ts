@@ -71,7 +71,7 @@ function listJsonFiles(directory: string): string[] {
 }
 
 /** ajv errors → `{path, message}` with JSON pointers that name the offending field itself. */
-export function toFieldErrors(errors: ErrorObject[]): FieldError[] {
+function toFieldErrors(errors: ErrorObject[]): FieldError[] {
   return errors.map((error) => {
     const params = error.params as Record<string, unknown>;
     let path = error.instancePath;
