@@ -6,7 +6,7 @@
 import { sql } from 'slonik';
 import { identityProjection } from '../projections/identity.ts';
 import type { Config } from './config/config.ts';
-import { migrate, migrationsApplied } from './db/migrate.ts';
+import { loadMigrations, migrate, migrationsApplied } from './db/migrate.ts';
 import { openDatabase } from './db/openDatabase.ts';
 import { createDatabasePool } from './db/pool.ts';
 import { openEventStore } from './eventstore/openEventStore.ts';
@@ -22,6 +22,7 @@ export type App = { port: number; embeddedDatabase: boolean; close(): Promise<vo
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const database = await openDatabase(config, logger);
   await migrate(database.url, logger);
+  const knownMigrations = loadMigrations().length;
   const pool = await createDatabasePool(database.url, config.DATABASE_POOL_SIZE);
   const registry = new SchemaRegistry();
   const metrics = createMetrics();
@@ -52,7 +53,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       projections: { check: async () => projections.health() },
       migrations: {
         check: async () =>
-          (await migrationsApplied(pool)) ? { ok: true } : { ok: false, detail: 'migrations pending' },
+          (await migrationsApplied(pool, knownMigrations))
+            ? { ok: true }
+            : { ok: false, detail: 'migrations pending' },
       },
     },
   });

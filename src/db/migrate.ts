@@ -96,9 +96,11 @@ export async function migrate(
   }
 }
 
-/** True when every migration this code knows is applied (used by /readyz). */
-export async function migrationsApplied(pool: DatabasePool, directory = migrationsDir): Promise<boolean> {
-  const expected = loadMigrations(directory).length;
+/**
+ * True when `expected` migrations (the count this code knows, from loadMigrations once at start-up)
+ * are applied. Used by /readyz on every probe, so it reads no files.
+ */
+export async function migrationsApplied(pool: DatabasePool, expected: number): Promise<boolean> {
   const exists = await pool.oneFirst(sql.unsafe`SELECT to_regclass('public.schema_migrations') IS NOT NULL`);
   if (!exists) return false;
   return (await pool.oneFirst(sql.unsafe`SELECT count(*)::int FROM public.schema_migrations`)) === expected;
