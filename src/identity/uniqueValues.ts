@@ -12,6 +12,13 @@ const takenCodes: Record<UniqueKind, ErrorCode> = {
   role_name: 'identity.role_name_taken',
 };
 
+/** The request-body field each kind of value comes from, for the 409's field error. */
+const takenPaths: Record<UniqueKind, string> = {
+  email: '/email',
+  phone_number_id: '/phoneNumberId',
+  role_name: '/name',
+};
+
 type Claim = { ownerId: string };
 const streamOf = (kind: UniqueKind, value: string) => `unique-${deterministicId(`${kind}:${value}`)}`;
 
@@ -34,10 +41,7 @@ export async function claimUnique(
     if (last?.type === 'UniqueValueReserved') {
       if ((last.data as Claim).ownerId === ownerId) return;
       throw new AppError(takenCodes[kind], `${kind.replaceAll('_', ' ')} is already in use`, [
-        {
-          path: kind === 'email' ? '/email' : kind === 'role_name' ? '/name' : '/phoneNumberId',
-          message: 'already in use',
-        },
+        { path: takenPaths[kind], message: 'already in use' },
       ]);
     }
     try {

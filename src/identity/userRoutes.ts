@@ -133,13 +133,14 @@ export function userRoutes(deps: IdentityDeps): Route[] {
       summary: "Change a user's name, role or password",
       handler: async (req, me) => {
         const body = req.json<{ name?: string; role?: string; password?: string }>();
-        const target = await readUser(me, uuidParam(req));
+        const userId = uuidParam(req);
+        const target = await readUser(me, userId);
         await checkWithinOwnPermissions(me, target.role, 'Changing this user');
         if (body.role !== undefined) await checkWithinOwnPermissions(me, body.role, `Granting ${body.role}`);
         const passwordHash = body.password === undefined ? undefined : await hashPassword(body.password);
         const position = await changeEntity(
           deps,
-          `user-${uuidParam(req)}`,
+          `user-${userId}`,
           evolveUser,
           (state) => {
             existingUser(state, me.organizationId);
@@ -154,7 +155,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
         }
         return {
           status: 200,
-          body: { ...(await readUser(me, uuidParam(req))), position: String(position) },
+          body: { ...(await readUser(me, userId)), position: String(position) },
         };
       },
     }),
