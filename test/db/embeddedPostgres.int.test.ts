@@ -19,8 +19,9 @@ async function query(url: string, text: string): Promise<unknown[]> {
 }
 
 describe('embedded Postgres', { timeout: 180_000 }, () => {
-  // A fresh folder under the OS temp dir, readable by the unprivileged user Postgres runs as.
-  const dataDir = mkdtempSync(join(tmpdir(), 'pytake-embedded-'));
+  // Inside a fresh 0700 folder, like /root: run as root, Postgres runs as an unprivileged user, and
+  // the launcher must make the way to its data traversable for it.
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'pytake-embedded-')), 'data');
 
   it('initialises once, keeps its data across restarts, and remembers its port', async () => {
     const first = await startEmbeddedPostgres(dataDir, 'pytake', testLogger);
