@@ -77,10 +77,12 @@ export const identityProjection: Projection = {
       case 'ChannelConnected':
         await tx.query(sql.unsafe`
           INSERT INTO rm.channels (organization_id, channel_id, name, phone_number_id, display_phone_number, waba_id,
-                                   access_token_sealed, app_secret_sealed, verify_token_sealed, created_at)
+                                   access_token_sealed, app_secret_sealed, verify_token_sealed, send_rate_per_second,
+                                   created_at)
           VALUES (${org}, ${String(data.channelId)}, ${String(data.name)}, ${String(data.phoneNumberId)},
                   ${String(data.displayPhoneNumber)}, ${String(data.wabaId)}, ${String(data.accessTokenSealed)},
-                  ${(data.appSecretSealed as string | null) ?? null}, ${(data.verifyTokenSealed as string | null) ?? null}, ${at})
+                  ${(data.appSecretSealed as string | null) ?? null}, ${(data.verifyTokenSealed as string | null) ?? null},
+                  ${(data.sendRatePerSecond as number | undefined) ?? null}, ${at})
           ON CONFLICT DO NOTHING`);
         return;
       case 'ChannelDisconnected':

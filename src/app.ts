@@ -1,11 +1,17 @@
 /**
  * The composition root: the one place where the pieces are built and wired together.
  * Start-up order: database (embedded when DATABASE_URL is unset) → migrations → pool → event store
- * → projections → identity → HTTP server. `close` runs it backwards after draining requests.
+ * → identity → conversation actors → projections → outbound sender → HTTP server. `close` runs it
+ * backwards after draining requests.
  */
 import { sql } from 'slonik';
 import { identityProjection } from '../projections/identity.ts';
+import { outboundProjection } from '../projections/outbound.ts';
+import { ActorSystem } from './actors/actorSystem.ts';
 import type { Config } from './config/config.ts';
+import { conversationBehaviour } from './conversation/conversationActor.ts';
+import { conversationRoutes } from './conversation/conversationRoutes.ts';
+import { LeaderLock } from './db/leaderLock.ts';
 import { loadMigrations, migrate, migrationsApplied } from './db/migrate.ts';
 import { openDatabase } from './db/openDatabase.ts';
 import { createDatabasePool } from './db/pool.ts';
@@ -16,6 +22,10 @@ import type { Logger } from './log/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { ProjectionRunner } from './projection/projectionRunner.ts';
 import { SchemaRegistry } from './schemas/schemaRegistry.ts';
+import { ChannelDirectory } from './whatsapp/channelDirectory.ts';
+import { createGraphClient } from './whatsapp/graphClient.ts';
+import { OutboundSender } from './whatsapp/outboundSender.ts';
+import { webhookRoutes } from './whatsapp/webhookRoutes.ts';
 
 export type App = { port: number; embeddedDatabase: boolean; close(): Promise<void> };
 
@@ -33,16 +43,70 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metricsRegistry: metrics.registry,
   });
-  const projections = new ProjectionRunner(eventStore, pool, [identityProjection], logger);
-  await projections.start();
+  const projections = new ProjectionRunner(
+    eventStore,
+    pool,
+    [identityProjection, outboundProjection],
+    logger,
+  );
   const identity = await createIdentity(config, logger, { store: eventStore, pool, projections });
+  const conversations = new ActorSystem(eventStore, conversationBehaviour, {
+    mailboxLimit: config.ACTOR_MAILBOX_LIMIT,
+    idleMs: config.ACTOR_IDLE_SECONDS * 1000,
+    maxConflictRetries: 10,
+    metricsRegistry: metrics.registry,
+  });
+  const directory = new ChannelDirectory(pool, identity.deps.secretBox);
+  const sender = new OutboundSender(
+    {
+      pool,
+      conversations,
+      directory,
+      graph: createGraphClient({
+        baseUrl: config.META_GRAPH_URL,
+        version: config.META_GRAPH_VERSION,
+        timeoutMs: config.GRAPH_TIMEOUT_MS,
+      }),
+      projections,
+      leader: new LeaderLock(database.url, 'pytake.outbound-sender', logger),
+      logger,
+      metricsRegistry: metrics.registry,
+    },
+    {
+      ratePerSecond: config.OUTBOUND_RATE_PER_SECOND,
+      pairIntervalMs: config.OUTBOUND_PAIR_INTERVAL_MS,
+      pairBurst: config.OUTBOUND_PAIR_BURST,
+      maxAttempts: config.OUTBOUND_MAX_ATTEMPTS,
+      retryBaseMs: config.OUTBOUND_RETRY_BASE_MS,
+      inDoubtGraceMs: config.OUTBOUND_IN_DOUBT_GRACE_SECONDS * 1000,
+      concurrency: 256,
+    },
+  );
+  projections.onApplied((projection, batch) => {
+    if (projection === 'outbound') sender.wake();
+    if (projection === 'identity' && batch.some((event) => event.type.startsWith('Channel')))
+      directory.invalidate();
+  });
+  await projections.start();
+  sender.start();
 
   const http = createHttpServer({
     config,
     logger,
     registry,
     metrics,
-    routes: identity.routes,
+    routes: [
+      ...identity.routes,
+      ...webhookRoutes({
+        appSecret: config.META_APP_SECRET,
+        verifyToken: config.WEBHOOK_VERIFY_TOKEN,
+        directory,
+        conversations,
+        registry,
+        metricsRegistry: metrics.registry,
+      }),
+      ...conversationRoutes({ pool, authenticator: identity.deps.authenticator, conversations }),
+    ],
     readinessChecks: {
       database: {
         check: async () => {
@@ -66,6 +130,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     embeddedDatabase: database.embedded,
     async close() {
       await http.close();
+      await sender.stop();
       await projections.stop();
       await eventStore.close();
       await pool.end();

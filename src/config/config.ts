@@ -227,6 +227,63 @@ export const variables = {
     900,
     'sliding window over which failed logins are counted',
   ),
+  META_APP_SECRET: variable<string | undefined>(
+    text,
+    undefined,
+    "the platform Meta app's secret: POST /webhooks/meta must be signed with it; unset refuses that route (401)",
+  ),
+  WEBHOOK_VERIFY_TOKEN: variable<string | undefined>(
+    text,
+    undefined,
+    "token Meta's subscription handshake (GET /webhooks/meta) must present; channels may also have their own",
+  ),
+  META_GRAPH_URL: variable(
+    url('https', 'http'),
+    'https://graph.facebook.com',
+    'base URL of the Graph API the outbound sender calls (point it at a local server for tests)',
+  ),
+  META_GRAPH_VERSION: variable(text, 'v21.0', 'Graph API version in request paths'),
+  GRAPH_TIMEOUT_MS: variable(integer(100, 120_000), 15_000, 'how long one Graph API call may take'),
+  OUTBOUND_RATE_PER_SECOND: variable(
+    integer(1, 1000),
+    80,
+    "messages per second sent per WhatsApp number (Meta's default throughput); a channel may set its own",
+  ),
+  OUTBOUND_PAIR_INTERVAL_MS: variable(
+    integer(0, 600_000),
+    6000,
+    "Meta's pair rate: one message per this interval to the same customer from one number, after a burst",
+  ),
+  OUTBOUND_PAIR_BURST: variable(
+    integer(1, 1000),
+    45,
+    'messages to one customer that may go out back to back before OUTBOUND_PAIR_INTERVAL_MS pacing applies',
+  ),
+  OUTBOUND_MAX_ATTEMPTS: variable(
+    integer(1, 100),
+    8,
+    'Graph API attempts for a message on retryable errors before it ends as MessageFailed',
+  ),
+  OUTBOUND_RETRY_BASE_MS: variable(
+    integer(1, 600_000),
+    1000,
+    'first retry delay after a retryable Graph API error; doubles per attempt (with jitter) up to 5 minutes',
+  ),
+  OUTBOUND_IN_DOUBT_GRACE_SECONDS: variable(
+    integer(0, 3600),
+    60,
+    'after a crash mid-send, how long to wait for a status webhook proving Meta has the message before sending it again',
+  ),
+  ACTOR_MAILBOX_LIMIT: variable(
+    integer(1, 100_000),
+    1000,
+    'commands waiting per conversation beyond which new ones are refused with 503 + Retry-After',
+  ),
+  ACTOR_IDLE_SECONDS: variable(
+    integer(1, 86_400),
+    120,
+    'a conversation actor idle this long is dropped from memory (its stream stays)',
+  ),
   ALLOW_SIGNUP: variable(boolean, true, 'POST /api/v1/auth/signup creates organizations; false turns it off'),
   ALLOW_DEV_FALLBACKS: variable(
     boolean,

@@ -30,6 +30,15 @@ export const errorCatalogue = {
   'identity.phone_number_taken': { status: 409, title: 'Phone number already connected' },
   'identity.role_name_taken': { status: 409, title: 'Role name already in use' },
   'identity.invalid_reference': { status: 422, title: 'A referenced resource does not exist' },
+  // The contract names this code as it is, without a prefix: clients match on it.
+  outside_customer_service_window: {
+    status: 422,
+    title: 'Outside the 24-hour customer-service window: only a template can be sent',
+  },
+  'actor.mailbox_full': { status: 503, title: 'Conversation busy; retry shortly' },
+  'whatsapp.bad_signature': { status: 401, title: 'Missing or invalid X-Hub-Signature-256' },
+  'whatsapp.invalid_payload': { status: 400, title: 'Webhook body is not a WhatsApp Cloud API payload' },
+  'whatsapp.verify_token_mismatch': { status: 403, title: 'Verify token does not match' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -2,8 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
 import type { AppendResult, EventStore, NewEvent, RecordedEvent } from '../eventstore/eventStore.ts';
 
-/** An event a decision produces, before the envelope (id, metadata) is put around it. */
-export type EventDraft = { type: string; data: unknown };
+/**
+ * An event a decision produces, before the envelope is put around it. `id` is given where the same
+ * input must always produce the same event (a redelivered webhook); otherwise a random one is made.
+ */
+export type EventDraft = { type: string; data: unknown; id?: string };
 
 /** Who asks, for whom: becomes every resulting event's metadata. */
 export type CommandContext = { organizationId: string; actor: string; correlationId?: string };
@@ -14,7 +17,7 @@ export type Handled = { result: AppendResult; lastType: string };
 export function toNewEvents(drafts: EventDraft[], context: CommandContext, now = new Date()): NewEvent[] {
   const correlationId = context.correlationId ?? randomUUID();
   return drafts.map((draft) => ({
-    id: randomUUID(),
+    id: draft.id ?? randomUUID(),
     type: draft.type,
     data: draft.data,
     metadata: {

@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import { type DatabasePool, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
+import { assertNever } from '../lang/assertNever.ts';
 import type { Logger } from '../log/logger.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import { AppendSignal } from './appendSignal.ts';
@@ -337,8 +338,4 @@ function checkStreamName(streamName: string): void {
   if (typeof streamName !== 'string' || streamName.length === 0 || streamName.length > 500) {
     throw new Error('stream name must be 1 to 500 characters');
   }
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unexpected value ${String(value)}`);
 }

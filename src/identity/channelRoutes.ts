@@ -92,6 +92,7 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
           accessToken: string;
           appSecret?: string;
           verifyToken?: string;
+          sendRatePerSecond?: number;
         }>();
         const channelId = randomUUID();
         const context = { organizationId: me.organizationId, actor: me.userId };
@@ -108,6 +109,7 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
           accessTokenSealed: await deps.secretBox.seal(body.accessToken, channelId),
           appSecretSealed: await seal(body.appSecret),
           verifyTokenSealed: await seal(body.verifyToken),
+          ...(body.sendRatePerSecond === undefined ? {} : { sendRatePerSecond: body.sendRatePerSecond }),
         };
         const position = await createEntity(
           deps,

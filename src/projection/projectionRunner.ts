@@ -23,6 +23,7 @@ export class ProjectionRunner {
   private readonly applied = new Map<string, Set<bigint>>();
   private readonly waiters = new Map<string, Map<bigint, Waiter[]>>();
   readonly parked = new Map<string, { position: bigint; error: string }>();
+  private readonly listeners: ((projection: string, batch: readonly RecordedEvent[]) => void)[] = [];
 
   constructor(
     private readonly store: EventStore,
@@ -78,6 +79,11 @@ export class ProjectionRunner {
     return Promise.all(pending).then(() => undefined);
   }
 
+  /** Called after each batch a projection commits (caches to drop, workers to wake). */
+  onApplied(listener: (projection: string, batch: readonly RecordedEvent[]) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** For /readyz: not ready while a projection is parked (its read models no longer move). */
   health(): { ok: boolean; detail?: string } {
     if (this.parked.size === 0) return { ok: true };
@@ -110,6 +116,7 @@ export class ProjectionRunner {
         await this.applyBatch(projection, batch);
         // 3. Only after commit: wake the read-your-writes waiters.
         this.markApplied(projection.name, batch);
+        for (const listener of this.listeners) listener(projection.name, batch);
       }
     } catch (error) {
       this.logger.error({ err: error, projection: projection.name }, 'projection stopped');

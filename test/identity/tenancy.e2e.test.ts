@@ -46,17 +46,25 @@ describe('tenant isolation and route protection', { timeout: 60_000 }, () => {
         assert.equal(response.status, 401, `${method} ${path} without a token`);
       }
     }
-    assert.deepEqual(publicRoutes.sort(), [
-      'GET /docs',
-      'GET /healthz',
-      'GET /metrics',
-      'GET /openapi.json',
-      'GET /readyz',
-      'POST /api/v1/auth/login',
-      'POST /api/v1/auth/logout',
-      'POST /api/v1/auth/refresh',
-      'POST /api/v1/auth/signup',
-    ]);
+    assert.deepEqual(
+      publicRoutes.sort(),
+      [
+        'GET /docs',
+        'GET /healthz',
+        'GET /metrics',
+        'GET /openapi.json',
+        'GET /readyz',
+        'POST /api/v1/auth/login',
+        'POST /api/v1/auth/logout',
+        'POST /api/v1/auth/refresh',
+        'POST /api/v1/auth/signup',
+        'POST /webhooks/meta',
+        'POST /webhooks/meta/{channelId}',
+        // Webhooks are public: their signature (or verify token) is their authentication.
+        'GET /webhooks/meta',
+        'GET /webhooks/meta/{channelId}',
+      ].sort(),
+    );
   });
 
   it('partitions every read-model table by organization and guards it with row-level security', async () => {

@@ -1,0 +1,182 @@
+import { assertNever } from '../lang/assertNever.ts';
+import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
+import type { MetaError } from './messageContent.ts';
+
+export type ConversationStatus = 'open' | 'pending' | 'resolved' | 'snoozed';
+export type OutboundStatus = 'queued' | DeliveryStatus | 'failed';
+
+export type OutboundMessage = {
+  status: OutboundStatus;
+  waMessageId: string | null;
+  attempts: number;
+  /** An attempt was recorded with no outcome after it: the Graph API may or may not have it. */
+  inDoubt: boolean;
+};
+
+export type HeldStatus = { status: DeliveryStatus | 'failed'; at: string; errors: MetaError[] };
+
+/**
+ * What decide needs to know about a conversation. Owned by one actor and updated in place by
+ * `evolve` (one event costs O(1) however long the conversation is); `decide` only reads it.
+ */
+export type ConversationState = {
+  started: boolean;
+  conversationId: string;
+  organizationId: string;
+  channelId: string;
+  contact: { waId: string; name: string | null };
+  status: ConversationStatus;
+  snoozedUntil: string | null;
+  assigneeId: string | null;
+  queueId: string | null;
+  labels: Set<string>;
+  /** The 24-hour customer-service window runs from here. */
+  lastInboundAt: string | null;
+  inbound: Set<string>;
+  outbound: Map<string, OutboundMessage>;
+  /** Queue order of outbound messages not yet sent or failed: the sender takes the first. */
+  unsent: string[];
+  byWaMessageId: Map<string, string>;
+  byClientMessageId: Map<string, string>;
+  heldStatuses: Map<string, HeldStatus[]>;
+  notes: Set<string>;
+};
+
+export const initialConversationState = (): ConversationState => ({
+  started: false,
+  conversationId: '',
+  organizationId: '',
+  channelId: '',
+  contact: { waId: '', name: null },
+  status: 'open',
+  snoozedUntil: null,
+  assigneeId: null,
+  queueId: null,
+  labels: new Set(),
+  lastInboundAt: null,
+  inbound: new Set(),
+  outbound: new Map(),
+  unsent: [],
+  byWaMessageId: new Map(),
+  byClientMessageId: new Map(),
+  heldStatuses: new Map(),
+  notes: new Set(),
+});
+
+const settle = (state: ConversationState, messageId: string) => {
+  state.unsent = state.unsent.filter((id) => id !== messageId);
+};
+
+export function evolveConversation(
+  state: ConversationState,
+  event: ConversationEvent,
+  organizationId: string,
+): ConversationState {
+  switch (event.type) {
+    case 'ConversationStarted':
+      state.started = true;
+      state.conversationId = event.data.conversationId;
+      state.organizationId = organizationId;
+      state.channelId = event.data.channelId;
+      state.contact = { ...event.data.contact };
+      return state;
+    case 'ContactProfileChanged':
+      state.contact.name = event.data.name;
+      return state;
+    case 'MessageReceived':
+      state.inbound.add(event.data.waMessageId);
+      if (state.lastInboundAt === null || event.data.sentAt > state.lastInboundAt) {
+        state.lastInboundAt = event.data.sentAt;
+      }
+      return state;
+    case 'MessageQueued':
+      state.outbound.set(event.data.messageId, {
+        status: 'queued',
+        waMessageId: null,
+        attempts: 0,
+        inDoubt: false,
+      });
+      state.unsent.push(event.data.messageId);
+      if (event.data.clientMessageId !== null) {
+        state.byClientMessageId.set(event.data.clientMessageId, event.data.messageId);
+      }
+      return state;
+    case 'MessageSendAttempted': {
+      const message = state.outbound.get(event.data.messageId);
+      if (message) {
+        message.attempts = event.data.attempt;
+        message.inDoubt = true;
+      }
+      return state;
+    }
+    case 'MessageSendDeferred': {
+      const message = state.outbound.get(event.data.messageId);
+      if (message) message.inDoubt = false;
+      return state;
+    }
+    case 'MessageSent': {
+      const message = state.outbound.get(event.data.messageId);
+      if (message) {
+        message.waMessageId = event.data.waMessageId;
+        message.inDoubt = false;
+        if (message.status === 'queued') message.status = 'sent';
+      }
+      state.byWaMessageId.set(event.data.waMessageId, event.data.messageId);
+      settle(state, event.data.messageId);
+      return state;
+    }
+    case 'MessageStatusUpdated': {
+      const message = state.outbound.get(event.data.messageId);
+      if (message) message.status = event.data.status;
+      state.heldStatuses.delete(event.data.waMessageId);
+      return state;
+    }
+    case 'MessageFailed': {
+      const message = state.outbound.get(event.data.messageId);
+      if (message) {
+        message.status = 'failed';
+        message.inDoubt = false;
+      }
+      if (event.data.waMessageId !== null) state.heldStatuses.delete(event.data.waMessageId);
+      settle(state, event.data.messageId);
+      return state;
+    }
+    case 'MessageStatusDeferred': {
+      const held = state.heldStatuses.get(event.data.waMessageId) ?? [];
+      held.push({ status: event.data.status, at: event.data.at, errors: event.data.errors });
+      state.heldStatuses.set(event.data.waMessageId, held);
+      return state;
+    }
+    case 'ConversationAssigned':
+      state.assigneeId = event.data.assigneeId;
+      state.queueId = event.data.queueId;
+      return state;
+    case 'ConversationResolved':
+      state.status = 'resolved';
+      state.snoozedUntil = null;
+      return state;
+    case 'ConversationReopened':
+      state.status = 'open';
+      state.snoozedUntil = null;
+      return state;
+    case 'ConversationSnoozed':
+      state.status = 'snoozed';
+      state.snoozedUntil = event.data.until;
+      return state;
+    case 'ConversationMarkedPending':
+      state.status = 'pending';
+      state.snoozedUntil = null;
+      return state;
+    case 'NoteAdded':
+      state.notes.add(event.data.noteId);
+      return state;
+    case 'LabelAdded':
+      state.labels.add(event.data.label);
+      return state;
+    case 'LabelRemoved':
+      state.labels.delete(event.data.label);
+      return state;
+    default:
+      return assertNever(event);
+  }
+}

@@ -1,0 +1,314 @@
+import { AppError } from '../errors/catalogue.ts';
+import { deterministicId } from '../eventsourcing/deterministicId.ts';
+import { assertNever } from '../lang/assertNever.ts';
+import type { InboundStatus } from '../whatsapp/normaliseMessage.ts';
+import type { ConversationCommand, Visibility } from './conversationCommands.ts';
+import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
+import type { ConversationState, HeldStatus, OutboundStatus } from './conversationState.ts';
+import type { MetaError } from './messageContent.ts';
+
+/** An event to append; `id` is set where a redelivered command must produce the very same event. */
+export type ConversationDraft = ConversationEvent & { id?: string };
+
+/** Meta answers 131047 to a free-form message past this; templates are exempt. */
+export const customerServiceWindowMs = 24 * 60 * 60 * 1000;
+
+const rank: Record<OutboundStatus, number> = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+
+/**
+ * The conversation's rules, pure: given its state and a command, the events that follow. Refusals
+ * throw an AppError; a command that changes nothing (a redelivery, a repeated resolve) returns [].
+ */
+export function decideConversation(
+  command: ConversationCommand,
+  state: ConversationState,
+  organizationId: string,
+): ConversationDraft[] {
+  if (command.type === 'ReceiveWebhook') return receiveWebhook(command, state);
+  if (!state.started || state.organizationId !== organizationId) throw noSuchConversation();
+  switch (command.type) {
+    case 'RecordSendAttempt': {
+      const message = state.outbound.get(command.messageId);
+      if (!message || !state.unsent.includes(command.messageId) || command.attempt !== message.attempts + 1) {
+        return [];
+      }
+      return [
+        { type: 'MessageSendAttempted', data: { messageId: command.messageId, attempt: command.attempt } },
+      ];
+    }
+    case 'RecordSendOutcome':
+      return recordSendOutcome(command, state);
+    default:
+      break;
+  }
+  if (!visible(state, command.visibility)) throw noSuchConversation();
+  switch (command.type) {
+    case 'SendMessage': {
+      const known =
+        state.outbound.has(command.messageId) ||
+        (command.clientMessageId !== null && state.byClientMessageId.has(command.clientMessageId));
+      if (known) return [];
+      if (command.content.type !== 'template' && !insideWindow(state, command.now)) {
+        throw new AppError(
+          'outside_customer_service_window',
+          state.lastInboundAt === null
+            ? 'The customer has not written yet: only a template can open the conversation'
+            : `The customer last wrote at ${state.lastInboundAt}, more than 24 hours ago: send a template instead`,
+        );
+      }
+      return [
+        {
+          id: deterministicId(`${state.conversationId}/queued/${command.messageId}`),
+          type: 'MessageQueued',
+          data: {
+            messageId: command.messageId,
+            clientMessageId: command.clientMessageId,
+            channelId: state.channelId,
+            to: state.contact.waId,
+            content: command.content,
+            replyTo: command.replyTo,
+            author: command.author,
+          },
+        },
+      ];
+    }
+    case 'Assign': {
+      const assigneeId = command.assigneeId === undefined ? state.assigneeId : command.assigneeId;
+      const queueId = command.queueId === undefined ? state.queueId : command.queueId;
+      if (state.assigneeId === assigneeId && state.queueId === queueId) return [];
+      return [{ type: 'ConversationAssigned', data: { assigneeId, queueId, by: command.by } }];
+    }
+    case 'Resolve':
+      return state.status === 'resolved' ? [] : [{ type: 'ConversationResolved', data: { by: command.by } }];
+    case 'Reopen':
+      return state.status === 'open'
+        ? []
+        : [{ type: 'ConversationReopened', data: { reason: 'agent', by: command.by } }];
+    case 'Snooze':
+      if (command.until <= command.now) {
+        throw new AppError(
+          'http.validation_failed',
+          'A conversation can only be snoozed until a future time',
+          [{ path: '/until', message: 'must be in the future' }],
+        );
+      }
+      if (state.status === 'snoozed' && state.snoozedUntil === command.until) return [];
+      return [{ type: 'ConversationSnoozed', data: { until: command.until, by: command.by } }];
+    case 'MarkPending':
+      return state.status === 'pending'
+        ? []
+        : [{ type: 'ConversationMarkedPending', data: { by: command.by } }];
+    case 'AddNote':
+      if (state.notes.has(command.noteId)) return [];
+      return [
+        {
+          type: 'NoteAdded',
+          data: { noteId: command.noteId, text: command.text, authorId: command.authorId },
+        },
+      ];
+    case 'AddLabel':
+      return state.labels.has(command.label)
+        ? []
+        : [{ type: 'LabelAdded', data: { label: command.label, by: command.by } }];
+    case 'RemoveLabel':
+      return state.labels.has(command.label)
+        ? [{ type: 'LabelRemoved', data: { label: command.label, by: command.by } }]
+        : [];
+    default:
+      return assertNever(command);
+  }
+}
+
+export const noSuchConversation = () => new AppError('http.not_found', 'No such conversation');
+
+function visible(state: ConversationState, visibility: Visibility): boolean {
+  if (visibility.all) return true;
+  if (state.assigneeId === visibility.userId) return true;
+  return state.queueId !== null && visibility.queueIds.includes(state.queueId);
+}
+
+function insideWindow(state: ConversationState, now: string): boolean {
+  if (state.lastInboundAt === null) return false;
+  return Date.parse(now) - Date.parse(state.lastInboundAt) <= customerServiceWindowMs;
+}
+
+/**
+ * 1. Start the conversation (or note a new profile name). 2. Record each message not seen before,
+ * oldest first, reopening a resolved or snoozed conversation. 3. Move statuses forward.
+ */
+function receiveWebhook(
+  command: Extract<ConversationCommand, { type: 'ReceiveWebhook' }>,
+  state: ConversationState,
+): ConversationDraft[] {
+  const { conversationId } = command;
+  const drafts: ConversationDraft[] = [];
+  if (!state.started) {
+    drafts.push({
+      id: deterministicId(`${conversationId}/started`),
+      type: 'ConversationStarted',
+      data: { conversationId, channelId: command.channelId, contact: command.contact },
+    });
+  } else if (command.contact.name !== null && command.contact.name !== state.contact.name) {
+    drafts.push({ type: 'ContactProfileChanged', data: { name: command.contact.name } });
+  }
+
+  let status = state.status;
+  const seen = new Set<string>();
+  const messages = [...command.messages].sort((a, b) =>
+    a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0,
+  );
+  for (const message of messages) {
+    if (state.inbound.has(message.waMessageId) || seen.has(message.waMessageId)) continue;
+    seen.add(message.waMessageId);
+    if (status === 'resolved' || status === 'snoozed') {
+      drafts.push({ type: 'ConversationReopened', data: { reason: 'customer_message', by: null } });
+      status = 'open';
+    }
+    drafts.push({
+      id: deterministicId(`${conversationId}/received/${message.waMessageId}`),
+      type: 'MessageReceived',
+      data: {
+        messageId: deterministicId(`${conversationId}/message/${message.waMessageId}`),
+        waMessageId: message.waMessageId,
+        sentAt: message.sentAt,
+        content: message.content,
+        context: message.context ?? null,
+        referral: message.referral ?? null,
+      },
+    });
+  }
+
+  drafts.push(...applyStatuses(command.statuses, state, conversationId));
+  return drafts;
+}
+
+/**
+ * Statuses only move forward (sent < delivered < read; failed ends it unless the message was already
+ * delivered). Within one body they are applied by rank, so `read` before `delivered` still ends at read.
+ */
+function applyStatuses(
+  statuses: InboundStatus[],
+  state: ConversationState,
+  conversationId: string,
+): ConversationDraft[] {
+  const drafts: ConversationDraft[] = [];
+  const current = new Map<string, OutboundStatus>();
+  const held = new Map<string, HeldStatus[]>();
+  const recovered = new Map<string, string>();
+  const ordered = [...statuses].sort((a, b) => rank[a.status] - rank[b.status]);
+  for (const status of ordered) {
+    let messageId = state.byWaMessageId.get(status.waMessageId) ?? recovered.get(status.waMessageId);
+    // A status naming our message id (biz_opaque_callback_data) for a message whose Graph answer was
+    // lost in a crash: it tells us Meta has it, and its wamid.
+    if (messageId === undefined && status.callbackData !== undefined) {
+      const message = state.outbound.get(status.callbackData);
+      if (message && message.waMessageId === null && state.unsent.includes(status.callbackData)) {
+        messageId = status.callbackData;
+        recovered.set(status.waMessageId, messageId);
+        drafts.push({ type: 'MessageSent', data: { messageId, waMessageId: status.waMessageId } });
+      }
+    }
+    if (messageId === undefined) {
+      const already = [
+        ...(state.heldStatuses.get(status.waMessageId) ?? []),
+        ...(held.get(status.waMessageId) ?? []),
+      ];
+      if (already.some((h) => h.status === status.status)) continue;
+      held.set(status.waMessageId, [...(held.get(status.waMessageId) ?? []), toHeld(status)]);
+      drafts.push({
+        id: deterministicId(`${conversationId}/held/${status.waMessageId}/${status.status}`),
+        type: 'MessageStatusDeferred',
+        data: {
+          waMessageId: status.waMessageId,
+          status: status.status,
+          at: status.at,
+          errors: status.errors,
+        },
+      });
+      continue;
+    }
+    const before = current.get(messageId) ?? state.outbound.get(messageId)?.status ?? 'queued';
+    const draft = statusDraft(conversationId, messageId, status.waMessageId, before, toHeld(status));
+    if (draft) {
+      current.set(messageId, draft.type === 'MessageFailed' ? 'failed' : draft.data.status);
+      drafts.push(draft);
+    }
+  }
+  return drafts;
+}
+
+function recordSendOutcome(
+  command: Extract<ConversationCommand, { type: 'RecordSendOutcome' }>,
+  state: ConversationState,
+): ConversationDraft[] {
+  const { messageId, outcome } = command;
+  if (!state.unsent.includes(messageId)) return [];
+  switch (outcome.kind) {
+    case 'sent': {
+      const drafts: ConversationDraft[] = [
+        { type: 'MessageSent', data: { messageId, waMessageId: outcome.waMessageId } },
+      ];
+      // Statuses that arrived before the Graph API's answer was recorded.
+      let before: OutboundStatus = 'sent';
+      const held = [...(state.heldStatuses.get(outcome.waMessageId) ?? [])].sort(
+        (a, b) => rank[a.status] - rank[b.status],
+      );
+      for (const status of held) {
+        const draft = statusDraft(state.conversationId, messageId, outcome.waMessageId, before, status);
+        if (draft) {
+          before = draft.type === 'MessageFailed' ? 'failed' : draft.data.status;
+          drafts.push(draft);
+        }
+      }
+      return drafts;
+    }
+    case 'failed':
+      return [
+        {
+          type: 'MessageFailed',
+          data: { messageId, waMessageId: null, error: outcome.error, at: outcome.at },
+        },
+      ];
+    case 'deferred':
+      return [
+        {
+          type: 'MessageSendDeferred',
+          data: { messageId, attempt: outcome.attempt, error: outcome.error, retryAt: outcome.retryAt },
+        },
+      ];
+    default:
+      return assertNever(outcome);
+  }
+}
+
+function statusDraft(
+  conversationId: string,
+  messageId: string,
+  waMessageId: string,
+  before: OutboundStatus,
+  status: HeldStatus,
+): Extract<ConversationDraft, { type: 'MessageFailed' | 'MessageStatusUpdated' }> | undefined {
+  const id = deterministicId(`${conversationId}/status/${waMessageId}/${status.status}`);
+  if (status.status === 'failed') {
+    if (before === 'failed' || before === 'delivered' || before === 'read') return undefined;
+    return {
+      id,
+      type: 'MessageFailed',
+      data: { messageId, waMessageId, error: status.errors[0] ?? unknownFailure, at: status.at },
+    };
+  }
+  if (before === 'failed' || rank[status.status] <= rank[before]) return undefined;
+  return {
+    id,
+    type: 'MessageStatusUpdated',
+    data: { messageId, waMessageId, status: status.status as DeliveryStatus, at: status.at },
+  };
+}
+
+const unknownFailure: MetaError = { code: 0, title: 'Meta reported the message failed without an error' };
+
+const toHeld = (status: InboundStatus): HeldStatus => ({
+  status: status.status,
+  at: status.at,
+  errors: status.errors,
+});

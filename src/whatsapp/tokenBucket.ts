@@ -1,0 +1,58 @@
+/**
+ * A token bucket: `capacity` sends may go back to back, then one per `1000 / ratePerSecond` ms.
+ * `take` either spends a token (0) or says how long to wait for one, spending nothing.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    private ratePerSecond: number,
+    private readonly capacity: number,
+    now: number,
+  ) {
+    this.tokens = capacity;
+    this.updatedAt = now;
+  }
+
+  take(now: number): number {
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updatedAt) * this.ratePerSecond) / 1000);
+    this.updatedAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+  }
+
+  /** True once the bucket is full again: it can be forgotten and rebuilt later with no difference. */
+  idle(now: number): boolean {
+    return this.tokens + ((now - this.updatedAt) * this.ratePerSecond) / 1000 >= this.capacity;
+  }
+
+  setRate(ratePerSecond: number): void {
+    this.ratePerSecond = ratePerSecond;
+  }
+}
+
+/** Buckets by key (a phone number id, a number + recipient pair), forgetting full ones as it goes. */
+export class TokenBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(private readonly maxIdle = 10_000) {}
+
+  take(key: string, ratePerSecond: number, capacity: number, now: number): number {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= this.maxIdle) this.sweep(now);
+      bucket = new TokenBucket(ratePerSecond, capacity, now);
+      this.buckets.set(key, bucket);
+    }
+    bucket.setRate(ratePerSecond);
+    return bucket.take(now);
+  }
+
+  private sweep(now: number): void {
+    for (const [key, bucket] of this.buckets) if (bucket.idle(now)) this.buckets.delete(key);
+  }
+}
