@@ -17,7 +17,7 @@ export type TestApp = {
   request(
     method: string,
     path: string,
-    options?: { token?: string; body?: unknown; raw?: string },
+    options?: { token?: string; body?: unknown; raw?: string | Buffer; headers?: Record<string, string> },
   ): Promise<Response>;
   close(): Promise<void>;
 };
@@ -53,11 +53,11 @@ export async function startTestApp(
     db,
     logs,
     async request(method, path, options = {}) {
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...options.headers };
       if (options.token) headers.authorization = `Bearer ${options.token}`;
-      let body: string | undefined;
+      let body: string | Buffer | undefined;
       if (options.body !== undefined || options.raw !== undefined) {
-        headers['content-type'] = 'application/json';
+        headers['content-type'] ??= 'application/json';
         body = options.raw ?? JSON.stringify(options.body);
       }
       const response = await fetch(base + path, { method, headers, body });
@@ -65,7 +65,10 @@ export async function startTestApp(
       return {
         status: response.status,
         headers: response.headers,
-        body: text ? JSON.parse(text) : undefined,
+        body:
+          text && response.headers.get('content-type')?.includes('json')
+            ? JSON.parse(text)
+            : text || undefined,
       };
     },
     async close() {

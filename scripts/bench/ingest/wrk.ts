@@ -1,0 +1,89 @@
+/**
+ * Runs wrk (a separate process, in C: a Node client tops out near 9k requests/s on 2 cores) with
+ * signedBodies.lua, and reads back its figures and the CPU split of the span.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type CpuSplit, startCpuMeter } from './cpuSplit.ts';
+
+const script = fileURLToPath(new URL('./signedBodies.lua', import.meta.url));
+
+export type WrkLoad = { threads: number; connections: number; seconds: number };
+
+export type WrkResult = {
+  requests: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Answers other than 2xx/3xx, and connect/read/write errors and timeouts. */
+  non2xx: number;
+  socketErrors: number;
+  /** Requests written, answered or not (some are in flight when wrk stops). */
+  sent: number;
+  /** Times a thread ran out of bodies and started its file again. */
+  wraps: number;
+  cpu: CpuSplit | null;
+  /** Wall time from spawning wrk to its exit (its own duration excludes the load of the bodies). */
+  wallMs: number;
+};
+
+type Printed = {
+  durationUs: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: number;
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+  sentByThread: number[];
+  wraps: number;
+};
+
+/**
+ * `bodies`: the prefix of the per-thread files (`<prefix>.<thread>`). `serverPid`: the process under
+ * test, for the CPU split. The 10 s timeout keeps slow answers as latencies rather than errors.
+ */
+export async function runWrk(
+  url: string,
+  bodies: string,
+  load: WrkLoad,
+  serverPid: number,
+): Promise<WrkResult> {
+  const args = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.seconds}s`, '--timeout', '10s'];
+  const started = performance.now();
+  const meter = startCpuMeter(serverPid);
+  const child = spawn('wrk', [...args, '--latency', '-s', script, url, '--', bodies], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  const cpu = meter();
+  const wallMs = performance.now() - started;
+  const line = stdout.split('\n').find((l) => l.startsWith('wrk-result '));
+  if (code !== 0 || !line) throw new Error(`wrk exited with ${code}: ${stderr.trim() || stdout.trim()}`);
+  const printed = JSON.parse(line.slice('wrk-result '.length)) as Printed;
+  return {
+    requests: printed.requests,
+    perSecond: printed.requests / (printed.durationUs / 1e6),
+    p50Ms: printed.p50Us / 1000,
+    p99Ms: printed.p99Us / 1000,
+    maxMs: printed.maxUs / 1000,
+    non2xx: printed.non2xx,
+    socketErrors: printed.socketErrors,
+    sent: printed.sentByThread.reduce((sum, n) => sum + n, 0),
+    wraps: printed.wraps,
+    cpu,
+    wallMs,
+  };
+}
