@@ -1,3 +1,4 @@
+import type { InboundMessage } from '../whatsapp/normaliseMessage.ts';
 import type { InboundContent, MetaError, OutboundContent } from './messageContent.ts';
 
 /**
@@ -22,12 +23,7 @@ export type ConversationEvent =
         /** When the customer sent it, by Meta's clock. */
         sentAt: string;
         content: InboundContent;
-        context: {
-          waMessageId?: string;
-          from?: string;
-          forwarded?: boolean;
-          frequentlyForwarded?: boolean;
-        } | null;
+        context: InboundMessage['context'] | null;
         referral: Record<string, unknown> | null;
       };
     }

@@ -142,6 +142,8 @@ function receiveWebhook(
 ): ConversationDraft[] {
   const { conversationId } = command;
   const drafts: ConversationDraft[] = [];
+  // Statuses alone never start a conversation: every message PyTake sends belongs to a started one.
+  if (!state.started && command.messages.length === 0) return [];
   if (!state.started) {
     drafts.push({
       id: deterministicId(`${conversationId}/started`),
@@ -205,6 +207,7 @@ function applyStatuses(
       if (message && message.waMessageId === null && state.unsent.includes(status.callbackData)) {
         messageId = status.callbackData;
         recovered.set(status.waMessageId, messageId);
+        current.set(messageId, 'sent');
         drafts.push({ type: 'MessageSent', data: { messageId, waMessageId: status.waMessageId } });
       }
     }

@@ -42,9 +42,10 @@ export async function groupWebhook(
         continue;
       }
       const names = new Map(
-        (value.contacts ?? []).flatMap((contact) =>
-          contact.wa_id === undefined ? [] : [[contact.wa_id, contact.profile?.name ?? null] as const],
-        ),
+        (value.contacts ?? []).flatMap((contact) => {
+          const id = contact.wa_id ?? contact.user_id;
+          return id === undefined ? [] : [[id, contact.profile?.name ?? null] as const];
+        }),
       );
       const commandFor = (waId: string) => {
         const conversationId = conversationIdFor(channel.organizationId, channel.channelId, waId);

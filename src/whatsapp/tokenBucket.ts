@@ -8,7 +8,7 @@ export class TokenBucket {
 
   constructor(
     private ratePerSecond: number,
-    private readonly capacity: number,
+    private capacity: number,
     now: number,
   ) {
     this.tokens = capacity;
@@ -16,8 +16,7 @@ export class TokenBucket {
   }
 
   take(now: number): number {
-    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updatedAt) * this.ratePerSecond) / 1000);
-    this.updatedAt = now;
+    this.refill(now);
     if (this.tokens >= 1) {
       this.tokens -= 1;
       return 0;
@@ -30,8 +29,17 @@ export class TokenBucket {
     return this.tokens + ((now - this.updatedAt) * this.ratePerSecond) / 1000 >= this.capacity;
   }
 
-  setRate(ratePerSecond: number): void {
+  /** The time already passed is counted at the old rate; the new one applies from `now`. */
+  reconfigure(ratePerSecond: number, capacity: number, now: number): void {
+    this.refill(now);
     this.ratePerSecond = ratePerSecond;
+    this.capacity = capacity;
+    this.tokens = Math.min(this.tokens, capacity);
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updatedAt) * this.ratePerSecond) / 1000);
+    this.updatedAt = now;
   }
 }
 
@@ -48,7 +56,7 @@ export class TokenBuckets {
       bucket = new TokenBucket(ratePerSecond, capacity, now);
       this.buckets.set(key, bucket);
     }
-    bucket.setRate(ratePerSecond);
+    bucket.reconfigure(ratePerSecond, capacity, now);
     return bucket.take(now);
   }
 

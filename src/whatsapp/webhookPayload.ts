@@ -30,8 +30,8 @@ export type MetaMessagesValue = {
   errors?: MetaErrorObject[];
 };
 
-/** `wa_id` is absent when Meta withholds the user's phone number. */
-export type MetaContact = { wa_id?: string; profile?: { name?: string } };
+/** `wa_id` is absent when Meta withholds the user's phone number; `user_id` then names them. */
+export type MetaContact = { wa_id?: string; user_id?: string; profile?: { name?: string } };
 
 export type MetaErrorObject = {
   code: number;

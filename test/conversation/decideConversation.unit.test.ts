@@ -311,9 +311,14 @@ describe('decideConversation: ReceiveWebhook messages', () => {
   });
 
   it('starts a conversation with no name when Meta gives none', () => {
+    const drafts = given([]).when(webhook({ name: null, messages: [inboundText(1, t0)] })).drafts;
+    assert.deepEqual(drafts[0]?.data, started(null).data);
+  });
+
+  it('never starts a conversation from statuses alone', () => {
     given([])
-      .when(webhook({ name: null, messages: [] }))
-      .thenEvents([started(null)]);
+      .when(webhook({ messages: [], statuses: [status('wamid.out-x', 'delivered', t0)] }))
+      .thenEvents([]);
   });
 
   it('produces nothing for a redelivered message', () => {
@@ -625,6 +630,13 @@ describe('decideConversation: ReceiveWebhook statuses', () => {
     given([...inDoubt, ...drafts])
       .when(outcome(2, { kind: 'sent', waMessageId: outWamid(2) }))
       .thenEvents([]);
+  });
+
+  it('takes a recovered message as sent, so a `sent` status naming it adds nothing more', () => {
+    const inDoubt = [...conversation(), queued(3), attempted(3, 1)];
+    given(inDoubt)
+      .when(webhook({ statuses: [status(outWamid(3), 'sent', at(minute), { callbackData: messageId(3) })] }))
+      .thenEvents([{ type: 'MessageSent', data: { messageId: messageId(3), waMessageId: outWamid(3) } }]);
   });
 
   it('holds a status whose callback data names no queued message', () => {

@@ -68,12 +68,21 @@ describe('TokenBucket', () => {
     const bucket = new TokenBucket(1, 1, 0);
     assert.equal(bucket.take(0), 0);
     assert.equal(bucket.take(0), 1000);
-    bucket.setRate(4);
+    bucket.reconfigure(4, 1, 0);
     assert.equal(bucket.take(0), 250);
     assert.equal(bucket.take(250), 0);
-    bucket.setRate(0.5);
+    bucket.reconfigure(0.5, 1, 250);
     assert.equal(bucket.take(250), 2000);
     assert.equal(bucket.take(2250), 0);
+  });
+
+  it('counts the time already passed at the old rate when the rate changes', () => {
+    const bucket = new TokenBucket(1, 10, 0);
+    for (let i = 0; i < 10; i += 1) assert.equal(bucket.take(0), 0);
+    // One second at 1/s refills one token; a rate raised afterwards does not reach back.
+    bucket.reconfigure(100, 10, 1000);
+    assert.equal(bucket.take(1000), 0);
+    assert.equal(bucket.take(1000), 10);
   });
 });
 
