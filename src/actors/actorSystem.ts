@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { AppError } from '../errors/catalogue.ts';
 import { type CommandContext, type EventDraft, toNewEvents } from '../eventsourcing/commandHandler.ts';
-import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
+import { DuplicateEventIdError, WrongExpectedRevisionError } from '../eventstore/errors.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/eventStore.ts';
 
 /** What an actor does, given by its capability: the runtime holds no business rule. */
@@ -168,7 +168,10 @@ export class ActorSystem<Command, State> {
         // next turn reads them back rather than trusting a guess.
         return { position: result.position, revision: result.nextExpectedRevision, events: events.length };
       } catch (error) {
-        if (!(error instanceof WrongExpectedRevisionError)) {
+        // Another writer moved the stream first. A deterministic event id already stored means the
+        // same: another process recorded part of this decision (a redelivered webhook) in its own turn.
+        const conflict = error instanceof WrongExpectedRevisionError || error instanceof DuplicateEventIdError;
+        if (!conflict) {
           // Whether the append happened is unknown: read the stream again before the next decision.
           this.forget(actor);
           throw error;
