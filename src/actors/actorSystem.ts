@@ -170,7 +170,8 @@ export class ActorSystem<Command, State> {
       } catch (error) {
         // Another writer moved the stream first. A deterministic event id already stored means the
         // same: another process recorded part of this decision (a redelivered webhook) in its own turn.
-        const conflict = error instanceof WrongExpectedRevisionError || error instanceof DuplicateEventIdError;
+        const conflict =
+          error instanceof WrongExpectedRevisionError || error instanceof DuplicateEventIdError;
         if (!conflict) {
           // Whether the append happened is unknown: read the stream again before the next decision.
           this.forget(actor);

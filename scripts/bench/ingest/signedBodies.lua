@@ -1,10 +1,10 @@
 -- wrk script for scripts/bench/ingest.ts: POSTs pre-signed webhook bodies.
 --
---   wrk -s signedBodies.lua <url> -- <file prefix>
+--   wrk -t<threads> -s signedBodies.lua <url> -- <file prefix> <threads>
 --
 -- Thread i reads <file prefix>.<i>, one `signature<TAB>body` line per request, so the threads send
--- disjoint sets of bodies. Requests are formatted once in init: request() only hands out the next
--- one, which keeps the client's own cost per request as low as wrk's static requests.
+-- disjoint sets of bodies. Requests are formatted once, in init: request() only hands out the next
+-- one, so the client costs no more per request than with wrk's static request.
 -- When a thread has sent every body of its file it starts again from the first and counts a wrap:
 -- the bench rejects a measured run that wrapped (a repeated body is a no-op for the server).
 -- done() prints one line, `wrk-result {json}`, for the bench to parse.
@@ -18,21 +18,34 @@ end
 
 local requests = {}
 local next_request = 0
+local flag
 sent = 0
 wraps = 0
 
 function init(args)
+  local head = "POST " .. wrk.path .. " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] ..
+    "\r\nContent-Type: application/json\r\nX-Hub-Signature-256: "
   for line in io.lines(args[1] .. "." .. id) do
     local tab = line:find("\t", 1, true)
-    local headers = {
-      ["Content-Type"] = "application/json",
-      ["X-Hub-Signature-256"] = line:sub(1, tab - 1),
-    }
-    requests[#requests + 1] = wrk.format("POST", nil, headers, line:sub(tab + 1))
+    requests[#requests + 1] = head .. line:sub(1, tab - 1) .. "\r\nContent-Length: " ..
+      (#line - tab) .. "\r\n\r\n" .. line:sub(tab + 1)
+  end
+  flag = args[1] .. ".loaded"
+  if id == tonumber(args[2]) - 1 then io.open(flag, "w"):close() end
+end
+
+-- wrk starts each thread as soon as its init returns, but starts its clock after the last init:
+-- a thread waits for the last one to have loaded its bodies, or its head start would count.
+local function wait_for_every_thread()
+  while true do
+    local file = io.open(flag)
+    if file then return file:close() end
+    os.execute("sleep 0.01")
   end
 end
 
 function request()
+  if sent == 0 then wait_for_every_thread() end
   if next_request == #requests then
     next_request = 0
     wraps = wraps + 1
