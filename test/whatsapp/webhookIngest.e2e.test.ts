@@ -108,7 +108,7 @@ describe('Meta webhook ingestion', { timeout: 180_000 }, () => {
 
   it('keeps statuses for messages it has not recorded, once each', async () => {
     const waId = '15550005555';
-    const body = webhookBody({
+    const statuses = webhookBody({
       phoneNumberId: a.phoneNumberId,
       statuses: [
         statusUpdate('wamid.unknown-1', waId, 'read'),
@@ -116,8 +116,17 @@ describe('Meta webhook ingestion', { timeout: 180_000 }, () => {
         statusUpdate('wamid.unknown-1', waId, 'read'),
       ],
     });
-    assert.equal((await postWebhook(t, body, platformSecret)).status, 200);
-    assert.equal((await postWebhook(t, body, platformSecret)).status, 200);
+    // Statuses alone start no conversation: nothing PyTake sent belongs to one that never started.
+    assert.equal((await postWebhook(t, statuses, platformSecret)).status, 200);
+    assert.deepEqual(await conversationEvents(t.db.url, streamOf(a, waId)), []);
+
+    const hello = webhookBody({
+      phoneNumberId: a.phoneNumberId,
+      messages: [textMessage(waId, 'wamid.st-0', 'hi')],
+    });
+    assert.equal((await postWebhook(t, hello, platformSecret)).status, 200);
+    assert.equal((await postWebhook(t, statuses, platformSecret)).status, 200);
+    assert.equal((await postWebhook(t, statuses, platformSecret)).status, 200);
     const held = (await conversationEvents(t.db.url, streamOf(a, waId))).filter(
       (e) => e.type === 'MessageStatusDeferred',
     );
