@@ -1,16 +1,19 @@
 /**
  * The composition root: the one place where the pieces are built and wired together.
  * Start-up order: database (embedded when DATABASE_URL is unset) → migrations → pool → event store
- * → identity → conversation actors → projections → outbound sender → HTTP server. `close` runs it
+ * → identity → conversation actors → projections → background workers (outbound sender, snooze
+ * waker) → HTTP server. `close` runs it
  * backwards after draining requests.
  */
 import { sql } from 'slonik';
+import { conversationTimersProjection } from '../projections/conversationTimers.ts';
 import { identityProjection } from '../projections/identity.ts';
 import { outboundProjection } from '../projections/outbound.ts';
 import { ActorSystem } from './actors/actorSystem.ts';
 import type { Config } from './config/config.ts';
 import { conversationBehaviour } from './conversation/conversationActor.ts';
 import { conversationRoutes } from './conversation/conversationRoutes.ts';
+import { SnoozeWaker } from './conversation/snoozeWaker.ts';
 import { LeaderLock } from './db/leaderLock.ts';
 import { loadMigrations, migrate, migrationsApplied } from './db/migrate.ts';
 import { openDatabase } from './db/openDatabase.ts';
@@ -46,7 +49,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const projections = new ProjectionRunner(
     eventStore,
     pool,
-    [identityProjection, outboundProjection],
+    [identityProjection, outboundProjection, conversationTimersProjection],
     logger,
   );
   const identity = await createIdentity(config, logger, { store: eventStore, pool, projections });
@@ -57,6 +60,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     metricsRegistry: metrics.registry,
   });
   const directory = new ChannelDirectory(pool, identity.deps.secretBox);
+  // Background workers run on one node at a time: whichever holds this lock.
+  const leader = new LeaderLock(database.url, 'pytake.workers', logger);
+  const snoozeWaker = new SnoozeWaker({ pool, conversations, projections, leader, logger });
   const sender = new OutboundSender(
     {
       pool,
@@ -68,7 +74,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         timeoutMs: config.GRAPH_TIMEOUT_MS,
       }),
       projections,
-      leader: new LeaderLock(database.url, 'pytake.outbound-sender', logger),
+      leader,
       logger,
       metricsRegistry: metrics.registry,
     },
@@ -89,6 +95,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
   await projections.start();
   sender.start();
+  snoozeWaker.start();
 
   const http = createHttpServer({
     config,
@@ -130,7 +137,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     embeddedDatabase: database.embedded,
     async close() {
       await http.close();
-      await sender.stop();
+      await Promise.all([sender.stop(), snoozeWaker.stop()]);
+      await leader.release();
       await projections.stop();
       await eventStore.close();
       await pool.end();

@@ -30,6 +30,8 @@ export type ConversationCommand =
       now: string;
     }
   | { type: 'RecordSendAttempt'; messageId: string; attempt: number }
+  /** From the timer worker: the snooze set until `until` is over (if it is still that snooze). */
+  | { type: 'EndSnooze'; until: string; now: string }
   | {
       type: 'RecordSendOutcome';
       messageId: string;

@@ -21,7 +21,10 @@ export type ConversationRouteDeps = {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type AgentCommand = DistributiveOmit<
-  Exclude<ConversationCommand, { type: 'ReceiveWebhook' | 'RecordSendAttempt' | 'RecordSendOutcome' }>,
+  Exclude<
+    ConversationCommand,
+    { type: 'ReceiveWebhook' | 'RecordSendAttempt' | 'RecordSendOutcome' | 'EndSnooze' }
+  >,
   'visibility'
 >;
 

@@ -38,6 +38,11 @@ export function decideConversation(
     }
     case 'RecordSendOutcome':
       return recordSendOutcome(command, state);
+    case 'EndSnooze':
+      // A later snooze, or anything that already ended this one, leaves nothing to do.
+      if (state.status !== 'snoozed' || state.snoozedUntil !== command.until || command.now < command.until)
+        return [];
+      return [{ type: 'ConversationReopened', data: { reason: 'snooze_ended', by: null } }];
     default:
       break;
   }

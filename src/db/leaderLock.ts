@@ -9,6 +9,8 @@ import type { Logger } from '../log/logger.ts';
 export class LeaderLock {
   private client: pg.Client | undefined;
   private held = false;
+  /** Workers sharing the lock ask at once; one attempt at a time answers them all. */
+  private attempt: Promise<boolean> | undefined;
 
   constructor(
     private readonly databaseUrl: string,
@@ -24,7 +26,14 @@ export class LeaderLock {
    * Tries to take the lock, or checks that its connection still lives when held; true when this
    * process holds it. Never throws.
    */
-  async tryAcquire(): Promise<boolean> {
+  tryAcquire(): Promise<boolean> {
+    this.attempt ??= this.acquire().finally(() => {
+      this.attempt = undefined;
+    });
+    return this.attempt;
+  }
+
+  private async acquire(): Promise<boolean> {
     try {
       if (this.held && this.client) {
         await this.client.query('SELECT 1');

@@ -106,7 +106,6 @@ export class OutboundSender {
     this.abort.abort();
     this.wake();
     await this.loop;
-    await this.deps.leader.release();
   }
 
   private async run(): Promise<void> {

@@ -992,6 +992,34 @@ describe('decideConversation: Resolve, Reopen, Snooze, MarkPending', () => {
       .thenEvents([snoozed]);
   });
 
+  it('ends a snooze when its time comes, unless it was changed or ended before', () => {
+    const endSnooze = (until: string, now: string): ConversationCommand => ({
+      type: 'EndSnooze',
+      until,
+      now,
+    });
+    const woken: ConversationEvent = {
+      type: 'ConversationReopened',
+      data: { reason: 'snooze_ended', by: null },
+    };
+    given([...conversation(), snoozed])
+      .when(endSnooze(at(60 * minute), at(60 * minute)))
+      .thenEvents([woken]);
+    given([...conversation(), snoozed])
+      .when(endSnooze(at(60 * minute), at(59 * minute)))
+      .thenEvents([]);
+    given([
+      ...conversation(),
+      snoozed,
+      { type: 'ConversationSnoozed', data: { until: at(90 * minute), by: supervisorId } },
+    ])
+      .when(endSnooze(at(60 * minute), at(61 * minute)))
+      .thenEvents([]);
+    given([...conversation(), snoozed, resolved])
+      .when(endSnooze(at(60 * minute), at(61 * minute)))
+      .thenEvents([]);
+  });
+
   it('refuses a snooze until now or a past time', () => {
     given(conversation())
       .when(snooze(at(minute), at(minute)))

@@ -37,7 +37,6 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     graph.expectToken(org.phoneNumberId, org.graphToken);
   });
   after(async () => {
-    if (process.env.DUMP_LOGS) console.log(t.logs.filter((l) => /"level":(40|50)/.test(l)).join(''));
     await t?.close();
     await graph?.close();
   });
@@ -191,7 +190,6 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     const second = await send(proven.id, { type: 'text', text: 'proven' });
     await graph.waitForRequests(before + 2);
     // The process stops while Meta holds both calls: neither outcome is recorded.
-    if (process.env.DUMP_LOGS) console.log(t.logs.filter((l) => /"level":(40|50)/.test(l)).join(''));
     await t.app.close();
     graph.release();
     t = await startTestApp('outbound', env(), t.db);

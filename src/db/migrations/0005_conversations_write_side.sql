@@ -25,3 +25,15 @@ CREATE TABLE outbound.pending (
   PRIMARY KEY (conversation_id, revision)
 );
 CREATE INDEX pending_due_idx ON outbound.pending (next_attempt_at);
+
+-- Conversations' timers (a snooze's end), kept by the `conversation-timers` projection; a worker
+-- sends each due one to its conversation as a command.
+CREATE SCHEMA IF NOT EXISTS scheduling;
+CREATE TABLE scheduling.conversation_timers (
+  conversation_id uuid NOT NULL,
+  kind text NOT NULL,
+  organization_id uuid NOT NULL,
+  due_at timestamptz NOT NULL,
+  PRIMARY KEY (conversation_id, kind)
+);
+CREATE INDEX conversation_timers_due_idx ON scheduling.conversation_timers (due_at);
