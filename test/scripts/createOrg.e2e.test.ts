@@ -1,26 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { startTestApp } from '../support/app.ts';
 import { createTestDatabase } from '../support/database.ts';
+import { runScript } from '../support/runScript.ts';
 
-function createOrg(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/createOrg.ts', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, out })));
-}
+const createOrg = (args: string[], env: Record<string, string>) =>
+  runScript('scripts/createOrg.ts', args, env);
 
 describe('npm run create-org', { timeout: 120_000 }, () => {
   it('creates an organization whose admin can log in at once, and refuses bad arguments', async () => {
