@@ -16,7 +16,14 @@ export type SendRequest = {
 
 export type SendOutcome =
   | { ok: true; waMessageId: string }
-  | { ok: false; retryable: boolean; error: MetaError; retryAfterMs?: number };
+  | {
+      ok: false;
+      retryable: boolean;
+      error: MetaError;
+      retryAfterMs?: number;
+      /** The request may have reached Meta (a timeout, a cut connection): a retry could send it twice. */
+      inDoubt?: boolean;
+    };
 
 export type GraphClient = { sendMessage(request: SendRequest, signal?: AbortSignal): Promise<SendOutcome> };
 
@@ -128,9 +135,14 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
       } catch (error) {
         // A request cut short may still have reached Meta: retrying can send the message twice, which
         // Meta offers no idempotency key to prevent. Titles are fixed strings, never the error's message.
-        if (timeout.aborted)
-          return transportFailure(`Graph API request timed out after ${options.timeoutMs} ms`);
-        if (signal?.aborted) return transportFailure('Graph API request aborted');
+        if (timeout.aborted) {
+          return transportFailure(
+            `Graph API request timed out after ${options.timeoutMs} ms`,
+            undefined,
+            true,
+          );
+        }
+        if (signal?.aborted) return transportFailure('Graph API request aborted', undefined, true);
         // undici wraps every network failure, with its cause; a bare TypeError is a request it refused to
         // build, such as a token a header cannot carry, and retrying would not change it.
         if (error instanceof TypeError && error.cause === undefined) {
@@ -140,14 +152,21 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
             error: { code: 0, title: 'Graph API request could not be built' },
           };
         }
-        return transportFailure('Network error reaching the Graph API', errorCode(error));
+        const code = errorCode(error);
+        // Refused or unresolved: nothing was sent. Anything else may have cut an answered request.
+        const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
+        return transportFailure('Network error reaching the Graph API', code, !neverSent);
       }
 
       const json = parseJson(text);
       if (response.ok) {
         const waMessageId = messageIdOf(json);
         if (waMessageId !== undefined) return { ok: true, waMessageId };
-        return transportFailure(`Graph API answered ${response.status} without a message id`);
+        return transportFailure(
+          `Graph API answered ${response.status} without a message id`,
+          undefined,
+          true,
+        );
       }
 
       const metaError = metaErrorOf(json, request.accessToken);
@@ -163,11 +182,12 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
 }
 
 /** No answer from Meta, or none that can be read: code 0, always retryable. */
-function transportFailure(title: string, message?: string): SendOutcome {
+function transportFailure(title: string, message: string | undefined, inDoubt: boolean): SendOutcome {
   return {
     ok: false,
     retryable: true,
     error: message === undefined ? { code: 0, title } : { code: 0, title, message },
+    ...(inDoubt ? { inDoubt } : {}),
   };
 }
 
@@ -210,11 +230,12 @@ function metaErrorOf(json: unknown, accessToken: string): MetaError | undefined 
     nonEmpty(error.type) ??
     `Graph API error ${error.code}`;
   const details = isRecord(error.error_data) ? nonEmpty(error.error_data.details) : undefined;
+  // Bounded as schemas/conversation/metaError bounds them, so the outcome always fits its event.
   return {
     code: error.code,
-    title: redact(title),
-    ...(message === undefined ? {} : { message: redact(message) }),
-    ...(details === undefined ? {} : { details: redact(details) }),
+    title: redact(title).slice(0, 1024),
+    ...(message === undefined ? {} : { message: redact(message).slice(0, 8192) }),
+    ...(details === undefined ? {} : { details: redact(details).slice(0, 8192) }),
   };
 }
 

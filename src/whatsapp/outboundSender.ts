@@ -3,11 +3,11 @@ import { type DatabasePool, sql } from 'slonik';
 import type { ActorSystem } from '../actors/actorSystem.ts';
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
 import type { ConversationState } from '../conversation/conversationState.ts';
-import type { MetaError, OutboundContent } from '../conversation/messageContent.ts';
+import type { OutboundContent } from '../conversation/messageContent.ts';
 import type { LeaderLock } from '../db/leaderLock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
-import type { ChannelDirectory } from './channelDirectory.ts';
+import type { Channel, ChannelDirectory } from './channelDirectory.ts';
 import type { GraphClient, SendOutcome } from './graphClient.ts';
 import { TokenBuckets } from './tokenBucket.ts';
 
@@ -18,7 +18,7 @@ export type OutboundSenderOptions = {
   maxAttempts: number;
   retryBaseMs: number;
   inDoubtGraceMs: number;
-  /** Conversations sending at once. */
+  /** Messages sending at once (each from another conversation). */
   concurrency: number;
 };
 
@@ -43,32 +43,40 @@ type PendingRow = {
   reply_to: string | null;
   attempts: number;
   attempt_started_at: Date | null;
-  next_attempt_at: Date;
 };
 
 const pollMs = 1000;
 const maxRetryMs = 5 * 60_000;
+/** A row the queue still shows after its send changed nothing (the projection lags): look again later. */
+const staleRowPauseMs = 500;
+/** Meta's throughput and pair limits: retried without counting against OUTBOUND_MAX_ATTEMPTS... */
+const throttleCodes = new Set([4, 80007, 130429, 131056]);
+/** ...up to this many times that budget, so a number throttled for hours still ends its messages. */
+const throttledAttemptsFactor = 5;
 
 /**
- * Sends queued messages through the Graph API. Only the node holding the leader lock sends. Per
- * conversation, one message at a time in queue order: the next goes once the previous is accepted
- * or has failed for good. Per number a token bucket, per customer Meta's pair rate.
+ * Sends queued messages through the Graph API. Only the node holding the workers' leader lock sends.
+ * Per conversation, one message at a time in queue order: the next goes once the previous is
+ * accepted or has failed for good. Per number a token bucket, per customer Meta's pair rate; a
+ * message whose number or customer must wait takes no sending slot, so one slow number or one big
+ * campaign does not hold up the others.
  *
- * The guarantee across crashes: every queued message is sent at least once, and twice only when a
- * process dies after the Graph API accepted it and before MessageSent was recorded, and no status
+ * The guarantee across crashes: every queued message is sent at least once, and twice only when
+ * Meta accepted it, the process died (or the call timed out) before that was recorded, and no status
  * webhook for it arrived within OUTBOUND_IN_DOUBT_GRACE_SECONDS. Each attempt is recorded before the
  * call (MessageSendAttempted) and names the message in `biz_opaque_callback_data`, which Meta echoes
- * in status webhooks: an attempt left open by a crash waits for that proof before sending again.
+ * in status webhooks: an attempt whose fate is unknown waits for that proof before sending again.
  */
 export class OutboundSender {
   private readonly sending = new Set<string>();
   /** Attempts this process started: an open attempt not in here was left by a crash. */
   private readonly ownAttempts = new Set<string>();
+  private readonly notBefore = new Map<string, number>();
   private readonly buckets = new TokenBuckets();
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
-  private readonly abort = new AbortController();
+  private woken = false;
   private readonly metrics;
 
   constructor(
@@ -98,12 +106,16 @@ export class OutboundSender {
 
   /** New work may be there (the outbound projection moved). */
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
+  /**
+   * Stops taking new messages and lets calls in flight finish (each bounded by GRAPH_TIMEOUT_MS) and
+   * record their outcome: cutting them short would leave them in doubt.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    this.abort.abort();
     this.wake();
     await this.loop;
   }
@@ -111,37 +123,46 @@ export class OutboundSender {
   private async run(): Promise<void> {
     while (this.running) {
       const wakeAt = (await this.deps.leader.tryAcquire())
-        ? await this.dispatch().catch(this.logFailure)
+        ? await this.dispatch().catch((error: unknown) => {
+            this.deps.logger.error({ err: error }, 'outbound sender cycle failed');
+            return undefined;
+          })
         : undefined;
       await this.idle(wakeAt === undefined ? pollMs : Math.min(pollMs, Math.max(0, wakeAt - Date.now())));
     }
-    // Let sends in flight record their outcome before the store closes.
-    while (this.sending.size > 0) await pause(50);
+    while (this.sending.size > 0) await pause(20);
   }
 
-  private readonly logFailure = (error: unknown) => {
-    this.deps.logger.error({ err: error }, 'outbound sender cycle failed');
-    return undefined;
-  };
-
-  /** Starts a send for each conversation whose head message is due; answers when to look again. */
+  /**
+   * Starts a send for each conversation whose head message is due and whose number and customer
+   * have a token; answers when to look again. Due heads come oldest first, a bounded number at a time.
+   */
   private async dispatch(): Promise<number | undefined> {
+    const free = this.options.concurrency - this.sending.size;
+    if (free <= 0) return undefined;
     const heads = (await this.deps.pool.any(sql.unsafe`
-      SELECT DISTINCT ON (conversation_id) conversation_id, message_id, organization_id, channel_id,
-             recipient, content, reply_to, attempts, attempt_started_at, next_attempt_at
-        FROM outbound.pending ORDER BY conversation_id, revision`)) as readonly PendingRow[];
+      SELECT p.conversation_id, p.message_id, p.organization_id, p.channel_id, p.recipient, p.content,
+             p.reply_to, p.attempts, p.attempt_started_at
+        FROM outbound.pending p
+       WHERE p.next_attempt_at <= now()
+         AND NOT EXISTS (SELECT 1 FROM outbound.pending q
+                          WHERE q.conversation_id = p.conversation_id AND q.revision < p.revision)
+       ORDER BY p.next_attempt_at
+       LIMIT ${free + this.sending.size}`)) as readonly PendingRow[];
     const now = Date.now();
     let wakeAt: number | undefined;
     const later = (at: number) => {
       wakeAt = wakeAt === undefined ? at : Math.min(wakeAt, at);
     };
     for (const row of heads) {
-      if (this.sending.size >= this.options.concurrency) break;
+      if (this.sending.size >= this.options.concurrency || !this.running) break;
       if (this.sending.has(row.conversation_id)) continue;
-      if (row.next_attempt_at.getTime() > now) {
-        later(row.next_attempt_at.getTime());
+      const pausedUntil = this.notBefore.get(row.message_id) ?? 0;
+      if (pausedUntil > now) {
+        later(pausedUntil);
         continue;
       }
+      this.notBefore.delete(row.message_id);
       if (row.attempt_started_at !== null && !this.ownAttempts.has(row.message_id)) {
         const proofDeadline = row.attempt_started_at.getTime() + this.options.inDoubtGraceMs;
         if (proofDeadline > now) {
@@ -153,8 +174,16 @@ export class OutboundSender {
           'no proof Meta received an attempt interrupted by a crash: sending again',
         );
       }
+      const channel = await this.deps.directory.byChannelId(row.channel_id);
+      if (channel) {
+        const wait = this.tokenWait(channel, row.recipient, now);
+        if (wait > 0) {
+          later(now + wait);
+          continue;
+        }
+      }
       this.sending.add(row.conversation_id);
-      void this.send(row)
+      void this.send(row, channel)
         .catch((error: unknown) =>
           this.deps.logger.error({ err: error, messageId: row.message_id }, 'outbound send failed'),
         )
@@ -166,12 +195,31 @@ export class OutboundSender {
     return wakeAt;
   }
 
-  /** 1. Pace. 2. Record the attempt. 3. Call the Graph API. 4. Record the outcome. 5. Wait for the queue to show it. */
-  private async send(row: PendingRow): Promise<void> {
+  /** 0 when the number and the customer each had a token, now spent; else how long to wait. */
+  private tokenWait(channel: Channel, recipient: string, now: number): number {
+    const [pair, number] = this.bucketsOf(channel, recipient);
+    const wait = Math.max(this.buckets.wait(...pair, now), this.buckets.wait(...number, now));
+    if (wait === 0) {
+      this.buckets.take(...pair, now);
+      this.buckets.take(...number, now);
+    }
+    return wait;
+  }
+
+  private bucketsOf(channel: Channel, recipient: string) {
+    const rate = channel.sendRatePerSecond ?? this.options.ratePerSecond;
+    const pairRate = this.options.pairIntervalMs === 0 ? 1e6 : 1000 / this.options.pairIntervalMs;
+    return [
+      [`pair:${channel.phoneNumberId}:${recipient}`, pairRate, this.options.pairBurst],
+      [`number:${channel.phoneNumberId}`, rate, rate],
+    ] as const;
+  }
+
+  /** 1. Record the attempt. 2. Call the Graph API. 3. Record the outcome. 4. Wait for the queue to show it. */
+  private async send(row: PendingRow, channel: Channel | undefined): Promise<void> {
     const context = { organizationId: row.organization_id, actor: 'system', correlationId: row.message_id };
     const tell = (command: ConversationCommand) =>
       this.deps.conversations.send(row.conversation_id, command, context);
-    const channel = await this.deps.directory.byChannelId(row.channel_id);
     const attempt = row.attempts + 1;
     let outcome: SendOutcome;
     if (!channel) {
@@ -181,59 +229,83 @@ export class OutboundSender {
         error: { code: 0, title: 'The WhatsApp number was disconnected before the message could be sent' },
       };
     } else {
-      await this.pace(
-        channel.phoneNumberId,
-        row.recipient,
-        channel.sendRatePerSecond ?? this.options.ratePerSecond,
-      );
-      if (!this.running) return;
       const started = await tell({ type: 'RecordSendAttempt', messageId: row.message_id, attempt });
-      if (started.events === 0) return; // settled meanwhile (a status webhook proved it sent)
+      if (started.events === 0) {
+        // Settled meanwhile (a status webhook proved it sent) and the queue has not caught up.
+        this.notBefore.set(row.message_id, Date.now() + staleRowPauseMs);
+        return;
+      }
       this.ownAttempts.add(row.message_id);
       const stopTimer = this.metrics.sendSeconds.startTimer();
-      outcome = await this.deps.graph.sendMessage(
-        {
-          phoneNumberId: channel.phoneNumberId,
-          accessToken: channel.accessToken,
-          to: row.recipient,
-          content: row.content,
-          ...(row.reply_to === null ? {} : { replyTo: row.reply_to }),
-          callbackData: row.message_id,
-        },
-        this.abort.signal,
-      );
+      outcome = await this.deps.graph.sendMessage({
+        phoneNumberId: channel.phoneNumberId,
+        accessToken: channel.accessToken,
+        to: row.recipient,
+        content: row.content,
+        ...(row.reply_to === null ? {} : { replyTo: row.reply_to }),
+        callbackData: row.message_id,
+      });
       stopTimer();
-      // Cut short by shutdown: Meta may have it. The attempt stays open, settled after the restart.
-      if (!outcome.ok && this.abort.signal.aborted) return;
+      if (!outcome.ok && throttleCodes.has(outcome.error.code))
+        this.slowDown(channel, row.recipient, outcome);
     }
-    const command = this.outcomeCommand(row.message_id, attempt, outcome);
+    const { command, type } = this.outcomeCommand(row.message_id, attempt, outcome);
     const recorded = await this.record(tell, command);
     this.ownAttempts.delete(row.message_id);
-    if (recorded?.position != null) {
-      await this.deps.projections.waitFor(recorded.position, recorded.type);
-    }
+    if (recorded !== null) await this.deps.projections.waitFor(recorded, type);
   }
 
-  private outcomeCommand(messageId: string, attempt: number, outcome: SendOutcome): ConversationCommand {
+  /** Meta's throttling answer empties the bucket it names for the time it asks (1 s by default). */
+  private slowDown(channel: Channel, recipient: string, outcome: Extract<SendOutcome, { ok: false }>): void {
+    const [pair, number] = this.bucketsOf(channel, recipient);
+    const [key, rate, capacity] = outcome.error.code === 131056 ? pair : number;
+    this.buckets.drain(key, rate, capacity, Date.now(), outcome.retryAfterMs ?? 1000);
+  }
+
+  private outcomeCommand(
+    messageId: string,
+    attempt: number,
+    outcome: SendOutcome,
+  ): { command: ConversationCommand; type: string } {
     const at = new Date().toISOString();
     if (outcome.ok) {
       this.metrics.outcomes.inc({ outcome: 'sent' });
       return {
-        type: 'RecordSendOutcome',
-        messageId,
-        outcome: { kind: 'sent', waMessageId: outcome.waMessageId },
+        command: {
+          type: 'RecordSendOutcome',
+          messageId,
+          outcome: { kind: 'sent', waMessageId: outcome.waMessageId },
+        },
+        type: 'MessageSent',
       };
     }
-    if (!outcome.retryable || attempt >= this.options.maxAttempts) {
+    const budget =
+      this.options.maxAttempts * (throttleCodes.has(outcome.error.code) ? throttledAttemptsFactor : 1);
+    if (!outcome.retryable || attempt >= budget) {
       this.metrics.outcomes.inc({ outcome: 'failed' });
-      return { type: 'RecordSendOutcome', messageId, outcome: { kind: 'failed', error: outcome.error, at } };
+      return {
+        command: {
+          type: 'RecordSendOutcome',
+          messageId,
+          outcome: { kind: 'failed', error: outcome.error, at },
+        },
+        type: 'MessageFailed',
+      };
     }
     this.metrics.outcomes.inc({ outcome: 'deferred' });
-    const retryAt = new Date(Date.now() + this.retryDelay(attempt, outcome.retryAfterMs)).toISOString();
+    // A call that may have reached Meta waits for the status webhook that would prove it, like a crash.
+    const delay = Math.max(
+      this.retryDelay(attempt, outcome.retryAfterMs),
+      outcome.inDoubt ? this.options.inDoubtGraceMs : 0,
+    );
+    const retryAt = new Date(Date.now() + delay).toISOString();
     return {
-      type: 'RecordSendOutcome',
-      messageId,
-      outcome: { kind: 'deferred', attempt, error: outcome.error as MetaError, retryAt },
+      command: {
+        type: 'RecordSendOutcome',
+        messageId,
+        outcome: { kind: 'deferred', attempt, error: outcome.error, retryAt },
+      },
+      type: 'MessageSendDeferred',
     };
   }
 
@@ -245,52 +317,39 @@ export class OutboundSender {
   }
 
   /**
-   * The outcome must be recorded, never the message sent again for want of it: retried until it is
-   * (or until shutdown, which leaves the attempt in doubt for the next start to settle).
+   * The outcome must be recorded, never the message sent again for want of it: retried until it is.
+   * Only shutdown gives up, leaving the attempt in doubt for the next start to settle. Answers the
+   * position of the event recorded (null: none, the message was settled otherwise meanwhile).
    */
   private async record(
     tell: (command: ConversationCommand) => Promise<{ position: bigint | null }>,
     command: ConversationCommand,
-  ): Promise<{ position: bigint; type: string } | undefined> {
+  ): Promise<bigint | null> {
     for (let delay = 100; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        const result = await tell(command);
-        if (result.position === null) return undefined;
-        const type =
-          command.type === 'RecordSendOutcome'
-            ? { sent: 'MessageSent', failed: 'MessageFailed', deferred: 'MessageSendDeferred' }[
-                command.outcome.kind
-              ]
-            : command.type;
-        return { position: result.position, type };
+        return (await tell(command)).position;
       } catch (error) {
-        if (!this.running) return undefined;
+        if (!this.running) return null;
         this.deps.logger.warn({ err: error }, 'send outcome not recorded yet; retrying');
         await pause(delay);
       }
     }
   }
 
-  private async pace(phoneNumberId: string, recipient: string, ratePerSecond: number): Promise<void> {
-    const pairRate = this.options.pairIntervalMs === 0 ? 1e6 : 1000 / this.options.pairIntervalMs;
-    const until = async (take: (now: number) => number) => {
-      for (let wait = take(Date.now()); wait > 0 && this.running; wait = take(Date.now())) await pause(wait);
-    };
-    // The customer's pair rate first: waiting on it must not hold one of the number's tokens.
-    await until((now) =>
-      this.buckets.take(`pair:${phoneNumberId}:${recipient}`, pairRate, this.options.pairBurst, now),
-    );
-    await until((now) => this.buckets.take(`number:${phoneNumberId}`, ratePerSecond, ratePerSecond, now));
-  }
-
-  /** Sleeps until `ms` pass or `wake()` is called. */
+  /** Sleeps until `ms` pass or `wake()` is called (also if it was called since the last sleep). */
   private idle(ms: number): Promise<void> {
+    if (this.woken || !this.running) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        this.wakeUp = undefined;
+        this.woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wakeUp = done;
     });
   }

@@ -16,12 +16,21 @@ export class TokenBucket {
   }
 
   take(now: number): number {
+    const wait = this.wait(now);
+    if (wait === 0) this.tokens -= 1;
+    return wait;
+  }
+
+  /** How long until a token is there (0: now), spending nothing. */
+  wait(now: number): number {
     this.refill(now);
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond);
+  }
+
+  /** Meta said to slow down: no token for `ms`, then the usual rate. */
+  drain(now: number, ms: number): void {
+    this.refill(now);
+    this.tokens = Math.min(this.tokens, 1 - (ms * this.ratePerSecond) / 1000);
   }
 
   /** True once the bucket is full again: it can be forgotten and rebuilt later with no difference. */
@@ -50,6 +59,18 @@ export class TokenBuckets {
   constructor(private readonly maxIdle = 10_000) {}
 
   take(key: string, ratePerSecond: number, capacity: number, now: number): number {
+    return this.bucket(key, ratePerSecond, capacity, now).take(now);
+  }
+
+  wait(key: string, ratePerSecond: number, capacity: number, now: number): number {
+    return this.bucket(key, ratePerSecond, capacity, now).wait(now);
+  }
+
+  drain(key: string, ratePerSecond: number, capacity: number, now: number, ms: number): void {
+    this.bucket(key, ratePerSecond, capacity, now).drain(now, ms);
+  }
+
+  private bucket(key: string, ratePerSecond: number, capacity: number, now: number): TokenBucket {
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxIdle) this.sweep(now);
@@ -57,7 +78,7 @@ export class TokenBuckets {
       this.buckets.set(key, bucket);
     }
     bucket.reconfigure(ratePerSecond, capacity, now);
-    return bucket.take(now);
+    return bucket;
   }
 
   private sweep(now: number): void {

@@ -52,28 +52,31 @@ export async function startTestApp(
     app,
     db,
     logs,
-    async request(method, path, options = {}) {
-      const headers: Record<string, string> = { ...options.headers };
-      if (options.token) headers.authorization = `Bearer ${options.token}`;
-      let body: string | Buffer | undefined;
-      if (options.body !== undefined || options.raw !== undefined) {
-        headers['content-type'] ??= 'application/json';
-        body = options.raw ?? JSON.stringify(options.body);
-      }
-      const response = await fetch(base + path, { method, headers, body });
-      const text = await response.text();
-      return {
-        status: response.status,
-        headers: response.headers,
-        body:
-          text && response.headers.get('content-type')?.includes('json')
-            ? JSON.parse(text)
-            : text || undefined,
-      };
-    },
+    request: requester(base),
     async close() {
       await app.close();
       await db.drop();
     },
+  };
+}
+
+/** Requests to a server at `base`, JSON in and out (text when the answer is not JSON). */
+export function requester(base: string): TestApp['request'] {
+  return async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | Buffer | undefined;
+    if (options.body !== undefined || options.raw !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = options.raw ?? JSON.stringify(options.body);
+    }
+    const response = await fetch(base + path, { method, headers, body });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body:
+        text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text || undefined,
+    };
   };
 }

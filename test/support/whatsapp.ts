@@ -16,7 +16,7 @@ export type TestChannel = {
 
 /** Signs up an organization and connects one WhatsApp number to it. */
 export async function orgWithChannel(
-  t: TestApp,
+  t: Pick<TestApp, 'request'>,
   label: string,
   channel: { appSecret?: string; verifyToken?: string; sendRatePerSecond?: number } = {},
 ): Promise<TestChannel> {
@@ -55,7 +55,7 @@ export async function orgWithChannel(
 
 /** POSTs a body signed with `secret`, exactly as Meta would. */
 export function postWebhook(
-  t: TestApp,
+  t: Pick<TestApp, 'request'>,
   body: MetaWebhookBody | string,
   secret: string,
   path = '/webhooks/meta',

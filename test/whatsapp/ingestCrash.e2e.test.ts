@@ -3,10 +3,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { requester } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { signatureHeader, textMessage, webhookBody } from '../support/metaWebhook.ts';
 import { type Server, startServer, stop } from '../support/serverProcess.ts';
-import { conversationEvents } from '../support/whatsapp.ts';
+import { conversationEvents, orgWithChannel } from '../support/whatsapp.ts';
 
 const secret = 'crash-app-secret';
 const webhooks = 400;
@@ -35,7 +36,7 @@ describe('a server killed with webhooks in flight', { timeout: 180_000 }, () => 
   it('loses nothing and records every message exactly once after redelivery', async () => {
     let server: Server = await startServer(env());
     const base = () => `http://127.0.0.1:${server.port}`;
-    const admin = await signupWithChannel(base());
+    const admin = await orgWithChannel({ request: requester(base()) }, 'crash');
 
     const bodies = Array.from({ length: webhooks }, (_, i) => {
       const waId = `1555020${String(i % 40).padStart(4, '0')}`;
@@ -107,28 +108,3 @@ describe('a server killed with webhooks in flight', { timeout: 180_000 }, () => 
     }
   });
 });
-
-async function signupWithChannel(base: string): Promise<{ phoneNumberId: string }> {
-  const post = async (path: string, body: unknown, token?: string) => {
-    const response = await fetch(base + path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify(body),
-    });
-    assert.ok(response.ok, `${path}: ${response.status}`);
-    return (await response.json()) as { accessToken: string };
-  };
-  const signup = await post('/api/v1/auth/signup', {
-    organizationName: 'Crash Inc',
-    name: 'Admin',
-    email: 'crash@example.com',
-    password: 'correct horse battery staple',
-  });
-  const phoneNumberId = '100200300400';
-  await post(
-    '/api/v1/channels',
-    { name: 'line', phoneNumberId, displayPhoneNumber: '+1 555', wabaId: '1', accessToken: 'EAAG-token' },
-    signup.accessToken,
-  );
-  return { phoneNumberId };
-}

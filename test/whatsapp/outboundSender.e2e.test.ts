@@ -28,7 +28,8 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     META_APP_SECRET: secret,
     META_GRAPH_URL: graph.url,
     OUTBOUND_RETRY_BASE_MS: '20',
-    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '1',
+    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '2',
+    GRAPH_TIMEOUT_MS: '1500',
   });
   before(async () => {
     graph = await startFakeGraphApi();
@@ -181,18 +182,24 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     assert.equal(unauthenticated.status, 401);
   });
 
-  it('after a crash mid-send, waits for proof from a status webhook before sending again', async () => {
+  it('treats a call that timed out as in doubt: a status webhook proves it, else it is sent again after the grace', async () => {
     const c = await customerWrites();
     const proven = await customerWrites();
     const before = graph.requests.length;
     graph.hold();
-    const first = await send(c.id, { type: 'text', text: 'in doubt' });
-    const second = await send(proven.id, { type: 'text', text: 'proven' });
-    await graph.waitForRequests(before + 2);
-    // The process stops while Meta holds both calls: neither outcome is recorded.
-    await t.app.close();
-    graph.release();
-    t = await startTestApp('outbound', env(), t.db);
+    let first: { body: { id: string } };
+    let second: { body: { id: string } };
+    try {
+      first = await send(c.id, { type: 'text', text: 'in doubt' });
+      second = await send(proven.id, { type: 'text', text: 'proven' });
+      await graph.waitForRequests(before + 2);
+      // Meta holds both calls past GRAPH_TIMEOUT_MS: it may or may not have them.
+      for (const stream of [c.stream, proven.stream]) {
+        await waitForEvents(t.db.url, stream, (e) => e.some((x) => x.type === 'MessageSendDeferred'));
+      }
+    } finally {
+      graph.release();
+    }
     // Meta tells us it has `proven` (its status names our message id): that one is not sent again.
     const wamid = 'wamid.proven-by-status';
     const proof = webhookBody({
@@ -210,5 +217,19 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     );
     assert.equal(resent.find((e) => e.type === 'MessageSent')?.data.messageId, first.body.id);
     assert.equal(graph.requests.filter((r) => bodyOf(r).to === proven.waId).length, 1);
+  });
+
+  it('lets calls in flight finish and record their outcome on a graceful shutdown', async () => {
+    const c = await customerWrites();
+    const before = graph.requests.length;
+    graph.hold();
+    await send(c.id, { type: 'text', text: 'just before the deploy' });
+    await graph.waitForRequests(before + 1);
+    const closing = t.app.close();
+    graph.release();
+    await closing;
+    const events = await waitForEvents(t.db.url, c.stream, (e) => sentCount(e) === 1, 1000);
+    assert.equal(events.filter((e) => e.type === 'MessageSendAttempted').length, 1);
+    t = await startTestApp('outbound', env(), t.db);
   });
 });
