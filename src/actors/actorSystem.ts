@@ -141,7 +141,13 @@ export class ActorSystem<Command, State> {
   private async turn(actor: Actor<Command, State>, envelope: Envelope<Command>): Promise<TurnResult> {
     const streamName = `${this.behaviour.category}-${actor.key}`;
     for (let attempt = 0; ; attempt += 1) {
-      await this.catchUp(actor);
+      try {
+        await this.catchUp(actor);
+      } catch (error) {
+        // Part of the events may be evolved already: start from the stream again next time.
+        this.forget(actor);
+        throw error;
+      }
       const expected = actor.revision ?? -1n;
       const drafts = this.behaviour.decide(envelope.command, actor.state, envelope.context);
       if (drafts.length === 0) return { position: null, revision: expected, events: 0 };

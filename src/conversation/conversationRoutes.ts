@@ -89,7 +89,7 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
           replyTo,
           ...content
         } = req.json<OutboundContent & { clientMessageId?: string; replyTo?: string }>();
-        const clientMessageId = fromBody ?? req.headers['idempotency-key'] ?? null;
+        const clientMessageId = fromBody ?? idempotencyKey(req);
         const conversationId = uuidParam(req);
         // The same key always names the same message, so a retried request finds it queued already.
         const messageId =
@@ -136,7 +136,7 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       'Snooze until a time (a customer message reopens it earlier)',
       (req, me) => ({
         type: 'Snooze',
-        until: new Date(req.json<{ until: string }>().until).toISOString(),
+        until: instant(req.json<{ until: string }>().until, '/until'),
         now: new Date().toISOString(),
         by: me.userId,
       }),
@@ -205,4 +205,27 @@ async function checkReferences(
       { path: '/queueId', message: 'no such queue' },
     ]);
   }
+}
+
+/** The `Idempotency-Key` header, bounded like `clientMessageId`; null when absent. */
+function idempotencyKey(req: HttpRequest): string | null {
+  const key = req.headers['idempotency-key'];
+  if (key === undefined) return null;
+  if (key.length === 0 || key.length > 200) {
+    throw new AppError('http.validation_failed', 'Idempotency-Key must be 1 to 200 characters', [
+      { path: '/headers/idempotency-key', message: 'must be 1 to 200 characters' },
+    ]);
+  }
+  return key;
+}
+
+/** A date-time the schema accepted as text but that names no instant (such as a leap second) is refused. */
+function instant(value: string, path: string): string {
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) {
+    throw new AppError('http.validation_failed', `${value} is not a time this server can use`, [
+      { path, message: 'must be a valid date-time' },
+    ]);
+  }
+  return new Date(time).toISOString();
 }

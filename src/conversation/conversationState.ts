@@ -1,4 +1,3 @@
-import { assertNever } from '../lang/assertNever.ts';
 import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
 import type { MetaError } from './messageContent.ts';
 
@@ -122,6 +121,8 @@ export function evolveConversation(
         if (message.status === 'queued') message.status = 'sent';
       }
       state.byWaMessageId.set(event.data.waMessageId, event.data.messageId);
+      // Held statuses are applied by the decision that recorded MessageSent (or add nothing).
+      state.heldStatuses.delete(event.data.waMessageId);
       settle(state, event.data.messageId);
       return state;
     }
@@ -177,6 +178,10 @@ export function evolveConversation(
       state.labels.delete(event.data.label);
       return state;
     default:
-      return assertNever(event);
+      // Exhaustive for the compiler; at run time an event type newer than this code (a rolling
+      // deploy) is passed over rather than breaking the conversation.
+      return unknownEvent(event, state);
   }
 }
+
+const unknownEvent = (_event: never, state: ConversationState): ConversationState => state;

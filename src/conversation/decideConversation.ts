@@ -13,6 +13,9 @@ export type ConversationDraft = ConversationEvent & { id?: string };
 /** Meta answers 131047 to a free-form message past this; templates are exempt. */
 export const customerServiceWindowMs = 24 * 60 * 60 * 1000;
 
+/** wamids a conversation keeps statuses for before seeing them; past this, such statuses are dropped. */
+export const maxHeldStatuses = 100;
+
 const rank: Record<OutboundStatus, number> = { queued: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 
 /**
@@ -40,8 +43,9 @@ export function decideConversation(
       return recordSendOutcome(command, state);
     case 'EndSnooze':
       // A later snooze, or anything that already ended this one, leaves nothing to do.
-      if (state.status !== 'snoozed' || state.snoozedUntil !== command.until || command.now < command.until)
-        return [];
+      if (state.status !== 'snoozed' || state.snoozedUntil === null) return [];
+      if (Date.parse(state.snoozedUntil) !== Date.parse(command.until)) return [];
+      if (Date.parse(command.now) < Date.parse(command.until)) return [];
       return [{ type: 'ConversationReopened', data: { reason: 'snooze_ended', by: null } }];
     default:
       break;
@@ -56,9 +60,7 @@ export function decideConversation(
       if (command.content.type !== 'template' && !insideWindow(state, command.now)) {
         throw new AppError(
           'outside_customer_service_window',
-          state.lastInboundAt === null
-            ? 'The customer has not written yet: only a template can open the conversation'
-            : `The customer last wrote at ${state.lastInboundAt}, more than 24 hours ago: send a template instead`,
+          `The customer last wrote at ${state.lastInboundAt}, more than 24 hours ago: send a template instead`,
         );
       }
       return [
@@ -217,6 +219,8 @@ function applyStatuses(
       }
     }
     if (messageId === undefined) {
+      // Statuses of messages sent outside PyTake would otherwise pile up for ever.
+      if (state.heldStatuses.size + held.size >= maxHeldStatuses) continue;
       const already = [
         ...(state.heldStatuses.get(status.waMessageId) ?? []),
         ...(held.get(status.waMessageId) ?? []),

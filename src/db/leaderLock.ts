@@ -40,14 +40,21 @@ export class LeaderLock {
         return true;
       }
       if (!this.client) {
+        // A half-open connection must not keep the lock (or the workers waiting on it) for hours:
+        // keepalives on both ends, and a bound on every query.
         const client = new pg.Client({
           connectionString: this.databaseUrl,
           application_name: `pytake ${this.name}`,
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 10_000,
+          query_timeout: 5000,
+          connectionTimeoutMillis: 5000,
+          options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3',
         });
         client.on('error', (error) => {
+          if (this.client !== client) return;
           this.logger.warn({ err: error, lock: this.name }, 'leader lock connection lost');
-          this.held = false;
-          this.client = undefined;
+          void this.release();
         });
         await client.connect();
         this.client = client;

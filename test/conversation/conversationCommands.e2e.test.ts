@@ -84,6 +84,15 @@ describe('agents acting on conversations over HTTP', { timeout: 120_000 }, () =>
     const c = await customerWrites();
     const past = await act(c.id, 'snooze', { until: new Date(Date.now() - 1000).toISOString() });
     assert.equal(past.status, 422);
+    const leapSecond = await act(c.id, 'snooze', { until: '2030-12-31T23:59:60Z' });
+    assert.equal(leapSecond.status, 422);
+    assert.equal(leapSecond.body.errors[0].path, '/until');
+    const longKey = await t.request('POST', `/api/v1/conversations/${c.id}/messages`, {
+      token: org.accessToken,
+      body: { type: 'text', text: 'hi' },
+      headers: { 'idempotency-key': 'k'.repeat(201) },
+    });
+    assert.equal(longKey.status, 422);
     const until = new Date(Date.now() + 1500).toISOString();
     assert.equal((await act(c.id, 'snooze', { until })).status, 200);
     const events = await waitForEvents(t.db.url, c.stream, (e) =>

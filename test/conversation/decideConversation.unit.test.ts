@@ -12,6 +12,7 @@ import {
   type ConversationDraft,
   customerServiceWindowMs,
   decideConversation,
+  maxHeldStatuses,
 } from '../../src/conversation/decideConversation.ts';
 import type { MetaError, OutboundContent } from '../../src/conversation/messageContent.ts';
 import { AppError, type ErrorCode } from '../../src/errors/catalogue.ts';
@@ -465,6 +466,23 @@ describe('decideConversation: ReceiveWebhook messages', () => {
 });
 
 describe('decideConversation: ReceiveWebhook statuses', () => {
+  it('holds statuses for at most maxHeldStatuses unknown messages', () => {
+    const many = Array.from({ length: maxHeldStatuses + 5 }, (_, n) =>
+      status(outWamid(500 + n), 'delivered', t0),
+    );
+    const drafts = given(conversation()).when(webhook({ statuses: many })).drafts;
+    assert.equal(drafts.filter((d) => d.type === 'MessageStatusDeferred').length, maxHeldStatuses);
+  });
+
+  it('passes over an event type newer than this code', () => {
+    const state = evolveConversation(
+      initialConversationState(),
+      { type: 'SomethingFromTheFuture', data: {} } as unknown as ConversationEvent,
+      'org',
+    );
+    assert.deepEqual(state, initialConversationState());
+  });
+
   it('moves a message forward: sent, delivered, read', () => {
     const events = withSentMessage();
     given(events)

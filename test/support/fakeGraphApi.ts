@@ -20,8 +20,8 @@ export type FakeGraphApi = {
   url: string;
   /** Every request to `POST /{version}/{phone-number-id}/messages`, in arrival order. */
   requests: FakeGraphRequest[];
-  /** Those answered with success. */
-  accepted: { waMessageId: string; request: FakeGraphRequest }[];
+  /** Those answered with success, with when the answer was sent. */
+  accepted: { waMessageId: string; request: FakeGraphRequest; answeredAt: number }[];
   /** Only this token is accepted for that number; numbers with none registered accept any non-empty one. */
   expectToken(phoneNumberId: string, token: string): void;
   /** The next `count` requests get this Graph error, whatever their body. */
@@ -144,7 +144,7 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
 
     const to = String(bodyOf(request).to);
     const waMessageId = `wamid.${Buffer.from(randomUUID()).toString('base64url')}`;
-    accepted.push({ waMessageId, request });
+    accepted.push({ waMessageId, request, answeredAt: Date.now() });
     answer(res, 200, {
       messaging_product: 'whatsapp',
       contacts: [{ input: to, wa_id: to }],

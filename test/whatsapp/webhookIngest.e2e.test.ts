@@ -69,6 +69,52 @@ describe('Meta webhook ingestion', { timeout: 180_000 }, () => {
     assert.equal(events.length, fixtures.length + 1);
   });
 
+  it('records messages as large as Meta may send them (every webhook-valid payload fits its event)', async () => {
+    const waId = '15550009999';
+    const at = String(Math.floor(Date.now() / 1000));
+    const messages = [
+      {
+        from: waId,
+        id: 'wamid.big-1',
+        timestamp: at,
+        type: 'image',
+        image: { id: '1', mime_type: 'image/jpeg', sha256: 'x', caption: 'c'.repeat(8192) },
+      },
+      {
+        from: waId,
+        id: 'wamid.big-2',
+        timestamp: at,
+        type: 'location',
+        location: { latitude: 1, longitude: 2, name: 'n'.repeat(1024), address: 'a'.repeat(4096) },
+      },
+      {
+        from: waId,
+        id: 'wamid.big-3',
+        timestamp: at,
+        type: 'interactive',
+        interactive: {
+          type: 'nfm_reply',
+          nfm_reply: {
+            name: 'flow',
+            body: 'Sent',
+            response_json: JSON.stringify({ answer: 'r'.repeat(70_000) }),
+          },
+        },
+      },
+    ] as MetaMessage[];
+    const body = webhookBody({
+      phoneNumberId: a.phoneNumberId,
+      messages,
+      contacts: [{ waId, name: 'N'.repeat(1024) }],
+    });
+    const answer = await postWebhook(t, body, platformSecret);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const received = (await conversationEvents(t.db.url, streamOf(a, waId))).filter(
+      (e) => e.type === 'MessageReceived',
+    );
+    assert.equal(received.length, 3);
+  });
+
   it('splits one body carrying several numbers and customers into their own conversations', async () => {
     const body = multiEntryBody(
       {
