@@ -1,9 +1,7 @@
 import { sql } from 'slonik';
 import type { ConversationEvent } from '../src/conversation/conversationEvents.ts';
-import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
+import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection } from '../src/projection/projection.ts';
-
-const conversationIdOf = (streamName: string) => streamName.slice(streamName.indexOf('-') + 1);
 
 /**
  * When each snoozed conversation wakes up (table: migration 0005). A snooze sets the timer; anything
@@ -20,7 +18,7 @@ export const conversationTimersProjection: Projection = {
   ],
   async apply(tx, recorded: RecordedEvent) {
     const event = { type: recorded.type, data: recorded.data } as ConversationEvent;
-    const conversationId = conversationIdOf(recorded.streamName);
+    const conversationId = streamId(recorded.streamName);
     if (event.type === 'ConversationSnoozed') {
       await tx.query(sql.unsafe`
         INSERT INTO scheduling.conversation_timers (conversation_id, kind, organization_id, due_at)

@@ -1,5 +1,5 @@
 import { sql } from 'slonik';
-import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
+import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection } from '../src/projection/projection.ts';
 
 /**
@@ -8,8 +8,6 @@ import type { Projection } from '../src/projection/projection.ts';
  * updates set absolute values).
  */
 type Data = Record<string, unknown>;
-
-const idOf = (streamName: string) => streamName.slice(streamName.indexOf('-') + 1);
 
 export const identityProjection: Projection = {
   name: 'identity',
@@ -48,12 +46,12 @@ export const identityProjection: Projection = {
                               role = coalesce(${(data.role as string) ?? null}, role),
                               password_hash = coalesce(${(data.passwordHash as string) ?? null}, password_hash),
                               updated_at = ${at}
-           WHERE organization_id = ${org} AND user_id = ${idOf(event.streamName)}`);
+           WHERE organization_id = ${org} AND user_id = ${streamId(event.streamName)}`);
         return;
       case 'UserDeleted':
         await tx.query(sql.unsafe`
           UPDATE rm.users SET deleted_at = ${at}, updated_at = ${at}
-           WHERE organization_id = ${org} AND user_id = ${idOf(event.streamName)}`);
+           WHERE organization_id = ${org} AND user_id = ${streamId(event.streamName)}`);
         return;
       case 'RoleCreated':
         await tx.query(sql.unsafe`
@@ -88,7 +86,7 @@ export const identityProjection: Projection = {
       case 'ChannelDisconnected':
         await tx.query(sql.unsafe`
           UPDATE rm.channels SET deleted_at = ${at}
-           WHERE organization_id = ${org} AND channel_id = ${idOf(event.streamName)}`);
+           WHERE organization_id = ${org} AND channel_id = ${streamId(event.streamName)}`);
         return;
       default:
         return;

@@ -1,9 +1,7 @@
 import { sql } from 'slonik';
 import type { ConversationEvent } from '../src/conversation/conversationEvents.ts';
-import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
+import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection } from '../src/projection/projection.ts';
-
-const conversationIdOf = (streamName: string) => streamName.slice(streamName.indexOf('-') + 1);
 
 /**
  * The outbound sender's work queue (table: migration 0005): a row per message queued and not yet
@@ -27,7 +25,7 @@ export const outboundProjection: Projection = {
         await tx.query(sql.unsafe`
           INSERT INTO outbound.pending (conversation_id, revision, message_id, organization_id, channel_id,
                                         recipient, content, reply_to, queued_at, next_attempt_at)
-          VALUES (${conversationIdOf(recorded.streamName)}, ${String(recorded.revision)}, ${event.data.messageId},
+          VALUES (${streamId(recorded.streamName)}, ${String(recorded.revision)}, ${event.data.messageId},
                   ${recorded.metadata.organizationId}, ${event.data.channelId}, ${event.data.to},
                   ${JSON.stringify(event.data.content)}, ${event.data.replyTo}, ${at}, ${at})
           ON CONFLICT DO NOTHING`);

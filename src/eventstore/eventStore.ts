@@ -97,3 +97,8 @@ export function streamCategory(streamName: string): string {
   const dash = streamName.indexOf('-');
   return dash === -1 ? streamName : streamName.slice(0, dash);
 }
+
+/** `conversation-1234…` → `1234…`: the id of the entity the stream belongs to. */
+export function streamId(streamName: string): string {
+  return streamName.slice(streamName.indexOf('-') + 1);
+}

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { textMessage, webhookBody } from '../support/metaWebhook.ts';
 import {
   orgWithChannel,
-  postWebhook,
   type TestChannel,
   typesOf,
   waitForEvents,
+  customerWrites as writes,
 } from '../support/whatsapp.ts';
 
 const secret = 'commands-app-secret';
@@ -36,16 +34,11 @@ describe('agents acting on conversations over HTTP', { timeout: 120_000 }, () =>
     await t?.close();
   });
 
-  let customers = 0;
-  const customerWrites = async (waId = `1555030${String(++customers).padStart(4, '0')}`, text = 'hello') => {
-    const body = webhookBody({
-      phoneNumberId: org.phoneNumberId,
-      messages: [textMessage(waId, `wamid.${randomUUID()}`, text)],
+  const customerWrites = (waId?: string, text?: string) =>
+    writes(t, org, secret, {
+      ...(waId === undefined ? {} : { waId }),
+      ...(text === undefined ? {} : { text }),
     });
-    assert.equal((await postWebhook(t, body, secret)).status, 200);
-    const id = conversationIdFor(org.organizationId, org.channelId, waId);
-    return { waId, id, stream: `conversation-${id}` };
-  };
   const act = (id: string, action: string, body: unknown = {}, token = org.accessToken) =>
     t.request('POST', `/api/v1/conversations/${id}/${action}`, { token, body });
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomInt, randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import type { MetaWebhookBody } from '../../src/whatsapp/webhookPayload.ts';
 import type { TestApp } from './app.ts';
-import { signatureHeader } from './metaWebhook.ts';
+import { signatureHeader, textMessage, webhookBody } from './metaWebhook.ts';
 
 export type TestChannel = {
   organizationId: string;
@@ -105,3 +106,26 @@ export async function waitForEvents(
 /** The types of a conversation's events, in order, without the ones a test does not look at. */
 export const typesOf = (events: StoredEvent[], ...ignored: string[]) =>
   events.map((event) => event.type).filter((type) => !ignored.includes(type));
+
+export type TestConversation = { waId: string; id: string; stream: string };
+
+/**
+ * A customer writes to the channel's number through a signed webhook (opening the 24-hour window);
+ * answers the conversation's id and stream. A new customer (random wa_id) unless one is given.
+ */
+export async function customerWrites(
+  t: Pick<TestApp, 'request'>,
+  channel: TestChannel,
+  secret: string,
+  options: { waId?: string; text?: string; timestampSeconds?: number } = {},
+): Promise<TestConversation> {
+  const waId = options.waId ?? `1555${randomInt(1e6, 9e6)}`;
+  const body = webhookBody({
+    phoneNumberId: channel.phoneNumberId,
+    messages: [textMessage(waId, `wamid.${randomUUID()}`, options.text ?? 'hello', options.timestampSeconds)],
+  });
+  const answer = await postWebhook(t, body, secret);
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  const id = conversationIdFor(channel.organizationId, channel.channelId, waId);
+  return { waId, id, stream: `conversation-${id}` };
+}

@@ -3,16 +3,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { bodyOf, type FakeGraphApi, startFakeGraphApi } from '../support/fakeGraphApi.ts';
-import { statusUpdate, textMessage, webhookBody } from '../support/metaWebhook.ts';
+import { statusUpdate, webhookBody } from '../support/metaWebhook.ts';
 import {
   orgWithChannel,
   postWebhook,
   type TestChannel,
   typesOf,
   waitForEvents,
+  customerWrites as writes,
 } from '../support/whatsapp.ts';
 
 const secret = 'platform-app-secret';
@@ -42,19 +42,8 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     await graph?.close();
   });
 
-  /** A customer writes (opening the 24-hour window); answers the conversation's id and stream. */
-  let customers = 0;
-  const customerWrites = async (timestampSeconds = Math.floor(Date.now() / 1000)) => {
-    customers += 1;
-    const waId = `1555010${String(customers).padStart(4, '0')}`;
-    const body = webhookBody({
-      phoneNumberId: org.phoneNumberId,
-      messages: [textMessage(waId, `wamid.in-${waId}`, 'hello', timestampSeconds)],
-    });
-    assert.equal((await postWebhook(t, body, secret)).status, 200);
-    const id = conversationIdFor(org.organizationId, org.channelId, waId);
-    return { waId, id, stream: `conversation-${id}` };
-  };
+  const customerWrites = (timestampSeconds?: number) =>
+    writes(t, org, secret, timestampSeconds === undefined ? {} : { timestampSeconds });
   const send = (conversationId: string, body: unknown, headers: Record<string, string> = {}) =>
     t.request('POST', `/api/v1/conversations/${conversationId}/messages`, {
       token: org.accessToken,
