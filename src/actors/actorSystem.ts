@@ -48,7 +48,12 @@ type Actor<Command, State> = {
   mailbox: Envelope<Command>[];
   running: boolean;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Until then, another process was seen writing this stream: turns read before deciding. */
+  contendedUntil: number;
 };
+
+const contentionMs = 5000;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * In-process actors, one per stream: a serial mailbox, rehydration from the stream, appends with the
@@ -79,6 +84,7 @@ export class ActorSystem<Command, State> {
         mailbox: [],
         running: false,
         idleTimer: undefined,
+        contendedUntil: 0,
       };
       this.actors.set(key, actor);
     }
@@ -137,19 +143,20 @@ export class ActorSystem<Command, State> {
     actor.idleTimer.unref();
   }
 
-  /** 1. Load what is missing. 2. Decide. 3. Append at the expected revision. 4. Evolve. On conflict, from 1. */
+  /**
+   * 1. Load the stream if this actor has not yet. 2. Decide on the state held. 3. Append at the
+   * expected revision. 4. Evolve. The state held may be stale when another process writes the same
+   * stream: an append then conflicts, and the turn reads what it missed and decides again; a decision
+   * that changes nothing or refuses is confirmed the same way before it is answered. So the usual
+   * turn costs one round trip (the append), and no answer rests on a stale state.
+   */
   private async turn(actor: Actor<Command, State>, envelope: Envelope<Command>): Promise<TurnResult> {
     const streamName = `${this.behaviour.category}-${actor.key}`;
     for (let attempt = 0; ; attempt += 1) {
-      try {
-        await this.catchUp(actor);
-      } catch (error) {
-        // Part of the events may be evolved already: start from the stream again next time.
-        this.forget(actor);
-        throw error;
-      }
+      // Under contention, read first: a stale actor would lose every race to a fresh one.
+      if (actor.revision === undefined || actor.contendedUntil > Date.now()) await this.catchUp(actor);
+      const drafts = await this.decideFresh(actor, envelope);
       const expected = actor.revision ?? -1n;
-      const drafts = this.behaviour.decide(envelope.command, actor.state, envelope.context);
       if (drafts.length === 0) return { position: null, revision: expected, events: 0 };
       const events = toNewEvents(drafts, envelope.context);
       try {
@@ -171,7 +178,8 @@ export class ActorSystem<Command, State> {
           actor.revision = result.nextExpectedRevision;
         }
         // Otherwise these events were stored before (a retried append answered "duplicate"): the
-        // next turn reads them back rather than trusting a guess.
+        // next turn reads the stream back rather than trusting a guess.
+        else this.forget(actor);
         return { position: result.position, revision: result.nextExpectedRevision, events: events.length };
       } catch (error) {
         // Another writer moved the stream first. A deterministic event id already stored means the
@@ -185,17 +193,50 @@ export class ActorSystem<Command, State> {
         }
         this.metrics.conflicts.inc();
         if (attempt >= this.options.maxConflictRetries) throw error;
+        actor.contendedUntil = Date.now() + contentionMs;
+        // Repeated losses back off a little, with jitter, so the other writer's burst can pass.
+        if (attempt >= 2) await pause(Math.random() * 2 ** Math.min(attempt, 7));
       }
     }
   }
 
-  /** Reads the events after the revision already evolved into the state. */
-  private async catchUp(actor: Actor<Command, State>): Promise<void> {
+  /**
+   * Decides on the state held; when that yields nothing or a refusal, reads what this process may
+   * have missed and, if there was anything, decides once more (the second answer stands).
+   */
+  private async decideFresh(
+    actor: Actor<Command, State>,
+    envelope: Envelope<Command>,
+  ): Promise<EventDraft[]> {
+    let drafts: EventDraft[] | undefined;
+    let refusal: unknown;
+    try {
+      drafts = this.behaviour.decide(envelope.command, actor.state, envelope.context);
+      if (drafts.length > 0) return drafts;
+    } catch (error) {
+      refusal = error;
+    }
+    if ((await this.catchUp(actor)) === 0) {
+      if (drafts) return drafts;
+      throw refusal;
+    }
+    return this.behaviour.decide(envelope.command, actor.state, envelope.context);
+  }
+
+  /** Reads the events after the revision already evolved into the state; answers how many. */
+  private async catchUp(actor: Actor<Command, State>): Promise<number> {
     const streamName = `${this.behaviour.category}-${actor.key}`;
     const from = actor.revision === undefined ? 0n : actor.revision + 1n;
-    const events = await this.store.readStream(streamName, { fromRevision: from });
-    for (const event of events) actor.state = this.behaviour.evolve(actor.state, event);
-    actor.revision = events.at(-1)?.revision ?? actor.revision ?? -1n;
+    try {
+      const events = await this.store.readStream(streamName, { fromRevision: from });
+      for (const event of events) actor.state = this.behaviour.evolve(actor.state, event);
+      actor.revision = events.at(-1)?.revision ?? actor.revision ?? -1n;
+      return events.length;
+    } catch (error) {
+      // Part of the events may be evolved already: start from the stream again next time.
+      this.forget(actor);
+      throw error;
+    }
   }
 
   private forget(actor: Actor<Command, State>): void {
