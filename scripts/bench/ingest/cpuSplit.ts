@@ -1,8 +1,8 @@
 /**
  * Who used the CPU during a span, in % of one core (the machine has os.cpus().length × 100): the
- * load generator, the server under test, Postgres, this bench process, and everything else. On 2
- * cores all of them compete, so a rate means little without this split. Linux only (/proc): null
- * elsewhere.
+ * load generator, the server under test, Postgres, and everything else (this bench process, idle
+ * while wrk runs, included). On 2 cores all of them compete, so a rate means little without this
+ * split. Linux only (/proc): null elsewhere.
  *
  * The load generator (wrk) is a child of this process: its CPU is read from this process's
  * "children" time, which the kernel adds when the child is reaped, so it must end inside the span.
@@ -10,12 +10,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
-export type CpuSplit = { client: number; server: number; postgres: number; bench: number; other: number };
+export type CpuSplit = { client: number; server: number; postgres: number; other: number };
 
 type Ticks = {
   total: number;
   busy: number;
-  self: number;
   children: number;
   server: number;
   postgres: number;
@@ -32,7 +31,7 @@ function processTicks(stat: string): { name: string; own: number; children: numb
   return { name: stat.slice(stat.indexOf('(') + 1, close), own: utime + stime, children: cutime + cstime };
 }
 
-function readTicks(serverPid: number | undefined): Ticks {
+function readTicks(serverPid: number): Ticks {
   // cpu  user nice system idle iowait irq softirq steal (guest time is already inside user)
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (
     readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
@@ -41,7 +40,7 @@ function readTicks(serverPid: number | undefined): Ticks {
     .split(/\s+/)
     .slice(1)
     .map(Number);
-  const self = processTicks(readFileSync('/proc/self/stat', 'utf8'));
+  const children = processTicks(readFileSync('/proc/self/stat', 'utf8')).children;
   let server = 0;
   let postgres = 0;
   for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
@@ -60,15 +59,14 @@ function readTicks(serverPid: number | undefined): Ticks {
     total: user + nice + system + idle + iowait + irq + softirq + steal,
     // Interrupt time (loopback TCP, mostly) belongs to no process: it lands in `other`.
     busy: user + nice + system + irq + softirq + steal,
-    self: self.own,
-    children: self.children,
+    children,
     server,
     postgres,
   };
 }
 
-/** Starts a meter; the returned function reads it. `serverPid`: the process under test, if not this one. */
-export function startCpuMeter(serverPid?: number): () => CpuSplit | null {
+/** Starts a meter; the returned function reads it. `serverPid`: the process under test. */
+export function startCpuMeter(serverPid: number): () => CpuSplit | null {
   if (os.platform() !== 'linux') return () => null;
   const start = readTicks(serverPid);
   return () => {
@@ -76,13 +74,7 @@ export function startCpuMeter(serverPid?: number): () => CpuSplit | null {
     // Ticks → % of one core, without assuming the clock-tick rate.
     const pct = (key: keyof Ticks) =>
       (100 * (end[key] - start[key]) * os.cpus().length) / (end.total - start.total);
-    const split = {
-      client: pct('children'),
-      server: pct('server'),
-      postgres: pct('postgres'),
-      bench: pct('self'),
-    };
-    const other = Math.max(0, pct('busy') - split.client - split.server - split.postgres - split.bench);
-    return { ...split, other };
+    const split = { client: pct('children'), server: pct('server'), postgres: pct('postgres') };
+    return { ...split, other: Math.max(0, pct('busy') - split.client - split.server - split.postgres) };
   };
 }

@@ -44,8 +44,20 @@ local function wait_for_every_thread()
   end
 end
 
+local started = false
+-- wrk calls thread 0's request() once from its main thread, before any thread runs, to check
+-- what it returns: that call sends nothing, and must not wait (the last init has not run yet).
+local checked = false
+
 function request()
-  if sent == 0 then wait_for_every_thread() end
+  if not started then
+    if id == 0 and not checked then
+      checked = true
+      return requests[1]
+    end
+    wait_for_every_thread()
+    started = true
+  end
   if next_request == #requests then
     next_request = 0
     wraps = wraps + 1
@@ -64,9 +76,9 @@ function done(summary, latency, _)
   local errors = summary.errors
   io.write(string.format(
     'wrk-result {"durationUs":%d,"requests":%d,"non2xx":%d,"socketErrors":%d,' ..
-      '"p50Us":%d,"p99Us":%d,"maxUs":%d,"sentByThread":[%s],"wraps":%d}\n',
+      '"p50Us":%d,"p99Us":%d,"sentByThread":[%s],"wraps":%d}\n',
     summary.duration, summary.requests, errors.status,
     errors.connect + errors.read + errors.write + errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max,
+    latency:percentile(50), latency:percentile(99),
     table.concat(sent_by_thread, ","), wraps_total))
 end
