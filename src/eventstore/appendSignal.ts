@@ -12,8 +12,16 @@ const channel = 'es_appended';
  * poll slowly, so a lost notification (a writer killed right after its commit, a dropped listener
  * connection) delays them, never stalls them.
  */
+/** Event types appended, or undefined when not known (a wake-up after reconnecting, a long list). */
+export type AppendedTypes = ReadonlySet<string> | undefined;
+
+/** Types named in one NOTIFY at most: Postgres caps a payload at 8000 bytes. */
+const maxNotifiedTypesLength = 7000;
+
 export class AppendSignal {
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(types: AppendedTypes) => void>();
+  /** Types appended since the last NOTIFY was sent: the next one names them all. */
+  private unsentTypes = new Set<string>();
   private readonly nodeId = randomUUID();
   private client: pg.Client | undefined;
   private notifying = false;
@@ -32,7 +40,8 @@ export class AppendSignal {
       application_name: 'pytake-es-listen',
     });
     client.on('notification', (message) => {
-      if (message.payload !== this.nodeId) this.wakeLocal();
+      const [node, types] = (message.payload ?? '').split('|');
+      if (node !== this.nodeId) this.wakeLocal(types ? new Set(types.split(',')) : undefined);
     });
     client.on('error', (error) => {
       this.logger.warn({ err: error }, 'event-store listener connection lost; reconnecting');
@@ -43,18 +52,22 @@ export class AppendSignal {
     await client.query(`LISTEN ${channel}`);
     this.client = client;
     // Anything appended while we were not listening is picked up by this wake-up.
-    this.wakeLocal();
+    this.wakeLocal(undefined);
   }
 
-  /** Calls `listener` on every wake-up; returns the function that unsubscribes it. */
-  subscribe(listener: () => void): () => void {
+  /**
+   * Calls `listener` on every wake-up with the event types appended, so a subscriber filtering on
+   * other types can stay asleep; returns the function that unsubscribes it.
+   */
+  subscribe(listener: (types: AppendedTypes) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Called after an append committed. */
-  appended(): void {
-    this.wakeLocal();
+  /** Called after an append of events of these types committed. */
+  appended(types: ReadonlySet<string>): void {
+    this.wakeLocal(types);
+    for (const type of types) this.unsentTypes.add(type);
     void this.notifyOthers();
   }
 
@@ -66,8 +79,8 @@ export class AppendSignal {
     await client?.end().catch(() => undefined);
   }
 
-  private wakeLocal(): void {
-    for (const listener of this.listeners) listener();
+  private wakeLocal(types: AppendedTypes): void {
+    for (const listener of this.listeners) listener(types);
   }
 
   private async notifyOthers(): Promise<void> {
@@ -79,7 +92,11 @@ export class AppendSignal {
     try {
       do {
         this.notifyAgain = false;
-        await this.client?.query('SELECT pg_notify($1, $2)', [channel, this.nodeId]);
+        const types = [...this.unsentTypes].join(',');
+        this.unsentTypes = new Set();
+        // Too many types to name: the receivers wake every subscriber.
+        const payload = types.length > maxNotifiedTypesLength ? this.nodeId : `${this.nodeId}|${types}`;
+        await this.client?.query('SELECT pg_notify($1, $2)', [channel, payload]);
       } while (this.notifyAgain && !this.closed);
     } catch (error) {
       this.logger.debug({ err: error }, 'NOTIFY failed; other nodes fall back to polling');

@@ -157,6 +157,7 @@ export class PostgresEventStore implements EventStore {
       read: (cursor, limit) => this.readAllBatch(cursor, limit, options.filter),
       signal: this.signal,
       batchSize: options.batchSize ?? 1000,
+      ...(options.filter?.eventTypes ? { eventTypes: options.filter.eventTypes } : {}),
     });
   }
 
@@ -278,10 +279,10 @@ export class PostgresEventStore implements EventStore {
     for (const row of rows) this.metrics?.appends.inc({ outcome: row.outcome });
     const written = rows
       .filter((row) => row.outcome === 'ok')
-      .map((row) => batch[row.ord - 1]?.events.length ?? 0);
+      .flatMap((row) => batch[row.ord - 1]?.events ?? []);
     if (written.length > 0) {
-      this.metrics?.eventsAppended.inc(written.reduce((sum, count) => sum + count, 0));
-      this.signal.appended();
+      this.metrics?.eventsAppended.inc(written.length);
+      this.signal.appended(new Set(written.map((event) => event.type)));
     }
     const byOrd = new Map(rows.map((row) => [row.ord, row]));
     return batch.map((request, index): BatchOutcome<AppendResult> => {

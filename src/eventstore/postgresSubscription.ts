@@ -4,6 +4,7 @@ import type { AllCursor } from './postgresEventStore.ts';
 
 /** Slow poll behind LISTEN/NOTIFY: bounds the delay when a wake-up is lost. */
 const fallbackPollMs = 1000;
+const lateWakeMs = 100;
 
 type Source = {
   start: () => Promise<AllCursor>;
@@ -13,6 +14,8 @@ type Source = {
   ) => Promise<{ events: RecordedEvent[]; cursor: AllCursor; caughtUp: boolean }>;
   signal: AppendSignal;
   batchSize: number;
+  /** Only appends of these types wake this subscription (all when absent). */
+  eventTypes?: readonly string[];
 };
 
 /**
@@ -24,14 +27,24 @@ export class PostgresSubscription implements Subscription {
   private closed = false;
   private woken = false;
   private wake: (() => void) | undefined;
+  private lateWake: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   // One iteration per subscription: every caller of [Symbol.asyncIterator] shares it.
   private readonly events = this.run();
 
   constructor(private readonly source: Source) {
-    this.unsubscribe = source.signal.subscribe(() => {
-      this.woken = true;
-      this.wake?.();
+    const wanted = source.eventTypes ? new Set(source.eventTypes) : undefined;
+    this.unsubscribe = source.signal.subscribe((types) => {
+      if (!wanted || !types || [...types].some((type) => wanted.has(type))) {
+        this.wakeNow();
+        return;
+      }
+      // Appends of other types matter only when they were holding back the horizon over one of
+      // ours (committed before them, at a higher transaction id): look, but at most every 100 ms.
+      this.lateWake ??= setTimeout(() => {
+        this.lateWake = undefined;
+        this.wakeNow();
+      }, lateWakeMs);
     });
   }
 
@@ -53,13 +66,20 @@ export class PostgresSubscription implements Subscription {
         if (batch.caughtUp && !this.woken) await this.sleep();
       }
     } finally {
+      clearTimeout(this.lateWake);
       this.unsubscribe();
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.lateWake);
     this.unsubscribe();
+    this.wake?.();
+  }
+
+  private wakeNow(): void {
+    this.woken = true;
     this.wake?.();
   }
 

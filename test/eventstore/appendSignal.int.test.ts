@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { AppendSignal } from '../../src/eventstore/appendSignal.ts';
+import { type AppendedTypes, AppendSignal } from '../../src/eventstore/appendSignal.ts';
 import { PostgresEventStore } from '../../src/eventstore/postgresEventStore.ts';
 import {
   createTestDatabase,
@@ -30,9 +30,10 @@ describe('append wake-ups across processes (LISTEN/NOTIFY)', () => {
       nodeA.subscribe(() => {
         wakeUpsOnA += 1;
       });
-      const wokenOnB = new Promise<void>((resolve) => nodeB.subscribe(resolve));
-      nodeA.appended();
-      await wokenOnB;
+      const wokenOnB = new Promise<AppendedTypes>((resolve) => nodeB.subscribe(resolve));
+      nodeA.appended(new Set(['ThingHappened', 'OtherThingHappened']));
+      // The NOTIFY names the types appended, so B's subscribers filtering on others can stay asleep.
+      assert.deepEqual(await wokenOnB, new Set(['ThingHappened', 'OtherThingHappened']));
       assert.equal(wakeUpsOnA, 1, 'node A wakes its own subscribers directly, and ignores its own NOTIFY');
     } finally {
       await nodeA.close();
