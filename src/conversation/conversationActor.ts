@@ -22,5 +22,17 @@ export const conversationBehaviour: ActorBehaviour<ConversationCommand, Conversa
  * One conversation per organization, WhatsApp number and customer: its id is derived from the three,
  * so every node and every redelivery finds the same stream without a lookup.
  */
-export const conversationIdFor = (organizationId: string, channelId: string, waId: string) =>
-  deterministicId(`conversation/${organizationId}/${channelId}/${waId}`);
+export function conversationIdFor(organizationId: string, channelId: string, waId: string): string {
+  const name = `conversation/${organizationId}/${channelId}/${waId}`;
+  let id = recentIds.get(name);
+  if (id === undefined) {
+    // A SHA-1 per webhook adds up on the ingest path; the same customers write again and again.
+    if (recentIds.size >= maxRecentIds) recentIds.clear();
+    id = deterministicId(name);
+    recentIds.set(name, id);
+  }
+  return id;
+}
+
+const recentIds = new Map<string, string>();
+const maxRecentIds = 100_000;

@@ -12,7 +12,7 @@ type RequestParts = {
   query: URLSearchParams;
   headers: Record<string, string>;
   requestId: string;
-  log: Logger;
+  log: () => Logger;
   exchange: Exchange;
   rawBody: Buffer;
   route: Route;
@@ -42,9 +42,13 @@ export function createRequest(parts: RequestParts): HttpRequest {
     query: parts.query,
     headers,
     requestId: parts.requestId,
-    log: parts.log,
+    get log() {
+      return parts.log();
+    },
     remoteAddress: exchange.remoteAddress,
-    signal: exchange.signal,
+    get signal() {
+      return exchange.signal;
+    },
     rawBody: () => rawBody,
     json<T>(): T {
       parsed ??= parse();

@@ -14,7 +14,10 @@ export class ClientGoneError extends Error {
  * Must be constructed synchronously in the uWS handler, before any await.
  */
 export class Exchange {
-  private readonly controller = new AbortController();
+  /** Made when a handler asks for the signal: most never do. */
+  private controller: AbortController | undefined;
+  private aborted = false;
+  private onAbortBody: (() => void) | undefined;
   private ended = false;
   /** Body bytes the client may still send; answering then closes the connection instead of reading on. */
   private bodyUnread: boolean;
@@ -27,12 +30,18 @@ export class Exchange {
     this.bodyUnread = expectsBody;
     res.onAborted(() => {
       this.ended = true;
-      this.controller.abort();
+      this.aborted = true;
+      this.controller?.abort();
+      this.onAbortBody?.();
     });
     this.remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
     return this.controller.signal;
   }
 
@@ -54,10 +63,10 @@ export class Exchange {
         settled = true;
         reject(new ClientGoneError('client closed the connection before the body was read'));
       };
-      this.signal.addEventListener('abort', onAbort, { once: true });
+      this.onAbortBody = onAbort;
       const settle = () => {
         settled = true;
-        this.signal.removeEventListener('abort', onAbort);
+        this.onAbortBody = undefined;
       };
       this.res.onData((chunk, isLast) => {
         if (settled) return;
@@ -72,7 +81,7 @@ export class Exchange {
         if (isLast) {
           settle();
           this.bodyUnread = false;
-          resolve(Buffer.concat(chunks, size));
+          resolve(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size));
         }
       });
     });

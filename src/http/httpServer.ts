@@ -90,7 +90,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       res,
       headers['content-length'] !== undefined || 'transfer-encoding' in headers,
     );
-    const log = logger.child({ requestId });
+    // Made on first use: most requests log nothing below the configured level.
+    let child: Logger | undefined;
+    const log = () => {
+      child ??= logger.child({ requestId });
+      return child;
+    };
     inFlight += 1;
     metrics.http.requestsInFlight.inc();
     try {
@@ -105,11 +110,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const methodLabel = knownMethods.has(method) ? method : 'OTHER';
       metrics.http.requestsTotal.inc({ method: methodLabel, route, status: String(status) });
       metrics.http.requestDuration.observe({ method: methodLabel, route }, durationMs / 1000);
-      const remoteAddress = exchange.remoteAddress;
-      log.info(
-        { method, path, route, status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress },
-        sent ? 'request completed' : 'client went away before the response',
-      );
+      if (logger.isLevelEnabled('info')) {
+        const remoteAddress = exchange.remoteAddress;
+        log().info(
+          { method, path, route, status, durationMs: Math.round(durationMs * 10) / 10, remoteAddress },
+          sent ? 'request completed' : 'client went away before the response',
+        );
+      }
     } finally {
       inFlight -= 1;
       metrics.http.requestsInFlight.dec();
@@ -124,7 +131,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     query: URLSearchParams;
     headers: Record<string, string>;
     requestId: string;
-    log: Logger;
+    log: () => Logger;
     exchange: Exchange;
   }): Promise<{ route: string; response: EncodedResponse }> {
     const { method, path, headers, requestId, log, exchange } = request;
@@ -146,8 +153,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const result = await route.handler(createRequest({ ...request, params, rawBody, route, registry }));
       return { route: pattern, response: encodeResult(result) };
     } catch (error) {
-      logError(log, error);
-      return { route: pattern, response: encodeProblem(error, requestId, log) };
+      logError(log(), error);
+      return { route: pattern, response: encodeProblem(error, requestId, log()) };
     }
   }
 
