@@ -173,11 +173,13 @@ function receiveWebhook(
       drafts.push({ type: 'ConversationReopened', data: { reason: 'customer_message', by: null } });
       status = 'open';
     }
+    // The message's id is its event's: both derive from the wamid, and one hash serves both.
+    const messageId = deterministicId(`${conversationId}/received/${message.waMessageId}`);
     drafts.push({
-      id: deterministicId(`${conversationId}/received/${message.waMessageId}`),
+      id: messageId,
       type: 'MessageReceived',
       data: {
-        messageId: deterministicId(`${conversationId}/message/${message.waMessageId}`),
+        messageId,
         waMessageId: message.waMessageId,
         sentAt: message.sentAt,
         content: message.content,

@@ -1,5 +1,6 @@
 import uWS from 'uWebSockets.js';
 import { readFileSync } from 'node:fs';
+import type { Counter, Histogram } from 'prom-client';
 import type { Config } from '../config/config.ts';
 import { AppError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
@@ -78,6 +79,21 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     handle(res, req).catch((error: unknown) => logger.error({ err: error }, 'http pipeline failed'));
   });
 
+  // prom-client hashes label objects on every call: the hot path keeps each series' child instead.
+  const series = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<string> }>();
+  function requestMetrics(method: string, route: string, status: number) {
+    const key = `${method} ${route} ${status}`;
+    let children = series.get(key);
+    if (!children) {
+      children = {
+        count: metrics.http.requestsTotal.labels({ method, route, status: String(status) }),
+        duration: metrics.http.requestDuration.labels({ method, route }),
+      };
+      series.set(key, children);
+    }
+    return children;
+  }
+
   async function handle(res: uWS.HttpResponse, uReq: uWS.HttpRequest): Promise<void> {
     const started = performance.now();
     // 1. Copy everything out of uWS's request now: it is invalid once this callback returns.
@@ -108,8 +124,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       const status = sent ? response.status : clientClosedStatus;
       const durationMs = performance.now() - started;
       const methodLabel = knownMethods.has(method) ? method : 'OTHER';
-      metrics.http.requestsTotal.inc({ method: methodLabel, route, status: String(status) });
-      metrics.http.requestDuration.observe({ method: methodLabel, route }, durationMs / 1000);
+      const measured = requestMetrics(methodLabel, route, status);
+      measured.count.inc();
+      measured.duration.observe(durationMs / 1000);
       if (logger.isLevelEnabled('info')) {
         const remoteAddress = exchange.remoteAddress;
         log().info(
