@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.ts';
 import { createDatabasePool, type DatabasePool } from '../../src/db/pool.ts';
-import { type NewEvent, streamCategory } from '../../src/eventstore/eventStore.ts';
+import { streamCategory } from '../../src/eventstore/eventStore.ts';
 import { GroupCommitter } from '../../src/eventstore/groupCommit.ts';
 import {
   PostgresEventStore,
@@ -27,6 +27,7 @@ import {
 } from '../../src/eventstore/postgresEventStore.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { SchemaRegistry, schemasDir } from '../../src/schemas/schemaRegistry.ts';
+import { benchEvent } from './benchEvent.ts';
 import { fixed, formatTable, percentile, runLoops, startMeter, type Usage } from './measure.ts';
 
 /** Every option: its default and what it sets (`--read-total` is readTotal). */
@@ -67,39 +68,6 @@ function parseOptions(): Options {
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
 const logger = createLogger(process.env.BENCH_LOG_LEVEL ?? 'warn', process.stderr);
-
-// ---------------------------------------------------------------------------------------------
-// The events: an inbound WhatsApp text message, ~300 bytes of data and ~230 of metadata.
-
-const organizationId = randomUUID();
-let messageCounter = 0;
-
-function benchEvent(): NewEvent {
-  messageCounter += 1;
-  const now = new Date();
-  const body = `Olá! Gostaria de saber o status do meu pedido #${messageCounter}, fiz a compra ontem e ainda não recebi o código de rastreio.`;
-  return {
-    id: randomUUID(),
-    type: 'BenchEventRecorded', // schema: scripts/bench/schemas/events/
-    data: {
-      wamid: `wamid.HBgMNTUxMTk4NzY1NDMyFQIAEhgg${randomBytes(12).toString('hex').toUpperCase()}AA==`,
-      from: `55119${String(messageCounter % 100_000_000).padStart(8, '0')}`,
-      phoneNumberId: '106540352242922',
-      timestamp: String(Math.floor(now.getTime() / 1000)),
-      type: 'text',
-      text: { body },
-      contactName: 'Maria Silva',
-    },
-    metadata: {
-      organizationId,
-      correlationId: randomUUID(),
-      causationId: null,
-      actor: 'meta-webhook',
-      occurredAt: now.toISOString(),
-      schemaVersion: 1,
-    },
-  };
-}
 
 /** A stream and the revision of its last event (-1n: none yet). */
 type Stream = { name: string; revision: bigint };

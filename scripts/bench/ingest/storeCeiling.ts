@@ -5,14 +5,14 @@
  * as many appends in flight as wrk has connections, through the store's group commit with the
  * server's settings (500 appends per batch, 2 batches in flight).
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { createDatabasePool } from '../../../src/db/pool.ts';
-import type { NewEvent } from '../../../src/eventstore/eventStore.ts';
 import { PostgresEventStore } from '../../../src/eventstore/postgresEventStore.ts';
 import type { Logger } from '../../../src/log/logger.ts';
 import { SchemaRegistry, schemasDir } from '../../../src/schemas/schemaRegistry.ts';
+import { benchEvent } from '../benchEvent.ts';
 import { percentile, runLoops, type Usage } from '../measure.ts';
 import { type Batches, batchesAfter, lastPosition } from './batches.ts';
 
@@ -23,38 +23,6 @@ export type StoreCeiling = {
   batches: Batches;
   usage: Usage;
 };
-
-const organizationId = randomUUID();
-let counter = 0;
-
-/** The event of scripts/bench/eventstore.ts: an inbound text message, ~300 bytes of data. */
-function benchEvent(from: string): NewEvent {
-  counter += 1;
-  const now = new Date();
-  return {
-    id: randomUUID(),
-    type: 'BenchEventRecorded', // schema: scripts/bench/schemas/events/
-    data: {
-      wamid: `wamid.HBgMNTUxMTk4NzY1NDMyFQIAEhgg${randomBytes(12).toString('hex').toUpperCase()}AA==`,
-      from,
-      phoneNumberId: '106540352242922',
-      timestamp: String(Math.floor(now.getTime() / 1000)),
-      type: 'text',
-      text: {
-        body: `Olá! Gostaria de saber o status do meu pedido #${counter}, fiz a compra ontem e ainda não recebi o código de rastreio.`,
-      },
-      contactName: 'Maria Silva',
-    },
-    metadata: {
-      organizationId,
-      correlationId: randomUUID(),
-      causationId: null,
-      actor: 'meta-webhook',
-      occurredAt: now.toISOString(),
-      schemaVersion: 1,
-    },
-  };
-}
 
 type Stream = { name: string; from: string; revision: bigint };
 /** One loop's streams, taken in turn: no two loops share a stream, as no two actors do. */
