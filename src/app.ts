@@ -28,6 +28,7 @@ import { SchemaRegistry } from './schemas/schemaRegistry.ts';
 import { ChannelDirectory } from './whatsapp/channelDirectory.ts';
 import { createGraphClient } from './whatsapp/graphClient.ts';
 import { OutboundSender } from './whatsapp/outboundSender.ts';
+import { phoneNumberVerifier } from './whatsapp/phoneNumberVerifier.ts';
 import { webhookRoutes } from './whatsapp/webhookRoutes.ts';
 
 export type App = { port: number; embeddedDatabase: boolean; close(): Promise<void> };
@@ -52,7 +53,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     [identityProjection, outboundProjection, conversationTimersProjection],
     logger,
   );
-  const identity = await createIdentity(config, logger, { store: eventStore, pool, projections });
+  const graph = createGraphClient({
+    baseUrl: config.META_GRAPH_URL,
+    version: config.META_GRAPH_VERSION,
+    timeoutMs: config.GRAPH_TIMEOUT_MS,
+  });
+  const identity = await createIdentity(config, logger, {
+    store: eventStore,
+    pool,
+    projections,
+    verifyPhoneNumber: phoneNumberVerifier(graph, config.CHANNEL_VERIFICATION),
+  });
   const conversations = new ActorSystem(eventStore, conversationBehaviour, {
     mailboxLimit: config.ACTOR_MAILBOX_LIMIT,
     idleMs: config.ACTOR_IDLE_SECONDS * 1000,
@@ -68,11 +79,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       pool,
       conversations,
       directory,
-      graph: createGraphClient({
-        baseUrl: config.META_GRAPH_URL,
-        version: config.META_GRAPH_VERSION,
-        timeoutMs: config.GRAPH_TIMEOUT_MS,
-      }),
+      graph,
       projections,
       leader,
       logger,

@@ -370,8 +370,9 @@ async function main(): Promise<boolean> {
       ALLOW_DEV_FALLBACKS: 'true', // keys generated into DATA_DIR
       DATA_DIR: join(dir, 'data'),
       DATABASE_POOL_SIZE: String(options.pool),
-      // Nothing is sent in this bench: a port nobody listens on.
+      // Nothing is sent in this bench, nor verified: a port nobody listens on.
       META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
+      CHANNEL_VERIFICATION: 'off',
     },
     join(dir, 'server.log'),
     options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],

@@ -244,6 +244,11 @@ export const variables = {
   ),
   META_GRAPH_VERSION: variable(text, 'v21.0', 'Graph API version in request paths'),
   GRAPH_TIMEOUT_MS: variable(integer(100, 120_000), 15_000, 'how long one Graph API call may take'),
+  CHANNEL_VERIFICATION: variable(
+    oneOf('graph', 'off'),
+    'graph',
+    'graph: connecting a channel first reads its phone number from the Graph API with the given token (proof the business controls it); off skips that (tests, offline development)',
+  ),
   OUTBOUND_RATE_PER_SECOND: variable(
     integer(1, 1000),
     80,

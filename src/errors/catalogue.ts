@@ -30,6 +30,10 @@ export const errorCatalogue = {
   'identity.phone_number_taken': { status: 409, title: 'Phone number already connected' },
   'identity.role_name_taken': { status: 409, title: 'Role name already in use' },
   'identity.invalid_reference': { status: 422, title: 'A referenced resource does not exist' },
+  'identity.channel_not_verified': {
+    status: 422,
+    title: 'The access token cannot read this phone number on the Graph API',
+  },
   // The contract names this code as it is, without a prefix: clients match on it.
   outside_customer_service_window: {
     status: 422,

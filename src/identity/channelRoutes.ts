@@ -94,6 +94,8 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
           verifyToken?: string;
           sendRatePerSecond?: number;
         }>();
+        // Before anything is claimed: a number goes to an organization whose token controls it.
+        await deps.verifyPhoneNumber(body.phoneNumberId, body.accessToken);
         const channelId = randomUUID();
         const context = { organizationId: me.organizationId, actor: me.userId };
         await claimUnique(deps.store, 'phone_number_id', body.phoneNumberId, channelId, context);

@@ -20,7 +20,12 @@ import { userRoutes } from './userRoutes.ts';
 export async function createIdentity(
   config: Config,
   logger: Logger,
-  parts: { store: EventStore; pool: DatabasePool; projections: ProjectionRunner },
+  parts: {
+    store: EventStore;
+    pool: DatabasePool;
+    projections: ProjectionRunner;
+    verifyPhoneNumber: IdentityDeps['verifyPhoneNumber'];
+  },
 ): Promise<{ deps: IdentityDeps; routes: Route[] }> {
   const accessTokens = createAccessTokens({
     keys: loadSigningKeys(config, logger),

@@ -16,4 +16,6 @@ export type IdentityDeps = {
   secretBox: SecretBox;
   rateLimiter: LoginRateLimiter;
   allowSignup: boolean;
+  /** Throws an AppError unless the access token controls the phone number (CHANNEL_VERIFICATION). */
+  verifyPhoneNumber: (phoneNumberId: string, accessToken: string) => Promise<void>;
 };

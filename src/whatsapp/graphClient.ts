@@ -25,7 +25,15 @@ export type SendOutcome =
       inDoubt?: boolean;
     };
 
-export type GraphClient = { sendMessage(request: SendRequest, signal?: AbortSignal): Promise<SendOutcome> };
+export type PhoneNumberOutcome =
+  | { ok: true; displayPhoneNumber?: string }
+  | { ok: false; retryable: boolean; error: MetaError };
+
+export type GraphClient = {
+  sendMessage(request: SendRequest, signal?: AbortSignal): Promise<SendOutcome>;
+  /** Reads a phone number with this token: proof that the token's business controls that number. */
+  phoneNumber(phoneNumberId: string, accessToken: string): Promise<PhoneNumberOutcome>;
+};
 
 /** The body of `POST /{version}/{phone-number-id}/messages` for one message. */
 export function graphRequestBody(request: SendRequest): Record<string, unknown> {
@@ -115,6 +123,36 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
 
   return {
+    async phoneNumber(phoneNumberId, accessToken) {
+      const url = `${baseUrl}/${options.version}/${encodeURIComponent(phoneNumberId)}?fields=id,display_phone_number`;
+      let response: Response;
+      let text: string;
+      try {
+        response = await fetch(url, {
+          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+        text = await response.text();
+      } catch {
+        return {
+          ok: false,
+          retryable: true,
+          error: { code: 0, title: 'The Graph API could not be reached' },
+        };
+      }
+      const json = parseJson(text);
+      if (response.ok && isRecord(json) && json.id === phoneNumberId) {
+        const display = nonEmpty(json.display_phone_number);
+        return display === undefined ? { ok: true } : { ok: true, displayPhoneNumber: display };
+      }
+      const metaError = metaErrorOf(json, accessToken);
+      return {
+        ok: false,
+        ...classifyGraphError(response.status, metaError),
+        error: metaError ?? { code: 0, title: `Graph API answered HTTP ${response.status}` },
+      };
+    },
+
     async sendMessage(request, signal) {
       const url = `${baseUrl}/${options.version}/${encodeURIComponent(request.phoneNumberId)}/messages`;
       const timeout = AbortSignal.timeout(options.timeoutMs);

@@ -44,6 +44,8 @@ export async function startTestApp(
     HOST: '127.0.0.1',
     PORT: '0',
     DATA_DIR: mkdtempSync(join(tmpdir(), `pytake-${label}-`)),
+    // No Graph API to ask: tests connect numbers freely unless they test the verification itself.
+    CHANNEL_VERIFICATION: 'off',
     ...env,
   });
   const app = await startApp(config, createLogger('debug', sink));

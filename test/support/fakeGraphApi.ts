@@ -77,6 +77,7 @@ const knownTitles: Record<number, string> = {
 };
 
 const messagesPath = /^\/([^/]+)\/([^/]+)\/messages\/?$/;
+const phoneNumberPath = /^\/([^/]+)\/([^/]+)\/?$/;
 
 /** A local stand-in for Meta's Graph API messages endpoint, on 127.0.0.1 and a free port. */
 export async function startFakeGraphApi(): Promise<FakeGraphApi> {
@@ -91,8 +92,26 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
   // Aborted on close, so that held and delayed requests stop waiting.
   const closing = new AbortController();
 
+  /** `GET /{version}/{phone-number-id}`: the number, for a token allowed to read it. */
+  function answerPhoneNumber(req: IncomingMessage, res: ServerResponse, phoneNumberId: string): void {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]?.trim();
+    const expected = tokens.get(phoneNumberId);
+    if (!token || (expected !== undefined && token !== expected)) {
+      answerError(res, 401, 190, 'Error validating access token: the token is not valid');
+      return;
+    }
+    answer(res, 200, {
+      id: phoneNumberId,
+      display_phone_number: '+1 555-0100',
+      verified_name: 'Test Business',
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const text = await readBody(req);
+    const phoneNumber = phoneNumberPath.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+    if (req.method === 'GET' && phoneNumber)
+      return answerPhoneNumber(req, res, decodeURIComponent(phoneNumber[2] ?? ''));
     const match = messagesPath.exec(new URL(req.url ?? '/', 'http://fake').pathname);
     if (req.method !== 'POST' || !match) {
       return answerError(res, 400, 100, 'Unsupported request', `Unsupported ${req.method} ${req.url}`);
