@@ -124,6 +124,7 @@ test('a dropped connection is retryable with code 0', async (t) => {
   assert.equal(outcome.retryable, true);
   assert.equal(outcome.error.code, 0);
   assert.match(outcome.error.title, /network error/i);
+  assert.equal(outcome.inDoubt, true, 'the request reached the server: Meta may have it');
   assert.equal(fake.requests.length, 1);
   assert.equal(fake.accepted.length, 0);
 });
@@ -134,6 +135,7 @@ test('a slow answer times out, retryable with code 0', async (t) => {
   const outcome = failure(await client.sendMessage(request));
   assert.deepEqual(outcome.error, { code: 0, title: 'Graph API request timed out after 100 ms' });
   assert.equal(outcome.retryable, true);
+  assert.equal(outcome.inDoubt, true);
   assert.equal(fake.accepted.length, 0);
 });
 
@@ -205,6 +207,7 @@ test('a refused connection is retryable; a token no header can carry is permanen
     message: 'ECONNREFUSED',
   });
   assert.equal(refused.retryable, true);
+  assert.equal(refused.inDoubt, undefined, 'never connected: nothing was sent');
 
   const badToken = `${token}\r\nx-injected: 1`;
   const unbuildable = failure(await client.sendMessage({ ...request, accessToken: badToken }));
