@@ -29,16 +29,22 @@ export type Usage = {
 
 type Ticks = { total: number; processes: number; steal: number; iowait: number; server: number };
 
+/** The machine's CPU time so far, in ticks, from the first line of /proc/stat. */
+export function machineTicks() {
+  // cpu  user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (
+    readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+  )
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return { user, nice, system, idle, iowait, irq, softirq, steal };
+}
+
 function readTicks(serverProcess: string): Ticks | null {
   try {
-    // cpu  user nice system idle iowait irq softirq steal (guest time is already inside user)
-    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (
-      readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
-    )
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
+    const { user, nice, system, idle, iowait, irq, softirq, steal } = machineTicks();
     let server = 0;
     for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
       let stat: string;

@@ -9,6 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { machineTicks } from '../measure.ts';
 
 export type CpuSplit = { client: number; server: number; postgres: number; other: number };
 
@@ -32,14 +33,7 @@ function processTicks(stat: string): { name: string; own: number; children: numb
 }
 
 function readTicks(serverPid: number): Ticks {
-  // cpu  user nice system idle iowait irq softirq steal (guest time is already inside user)
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (
-    readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
-  )
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
+  const { user, nice, system, idle, iowait, irq, softirq, steal } = machineTicks();
   const children = processTicks(readFileSync('/proc/self/stat', 'utf8')).children;
   let server = 0;
   let postgres = 0;
