@@ -251,14 +251,8 @@ export class PostgresEventStore implements EventStore {
           events.map((event) => event.type),
           'text',
         )},
-        ${sql.array(
-          events.map((event) => JSON.stringify(event.data)),
-          'jsonb',
-        )},
-        ${sql.array(
-          events.map((event) => JSON.stringify(event.metadata)),
-          'jsonb',
-        )}
+        ${jsonbArray(events.map((event) => event.data))},
+        ${jsonbArray(events.map((event) => event.metadata))}
       )`;
     // A new event id raced into another stream by a concurrent writer (different stream locks)
     // surfaces as a unique violation; written again, the batch sees the id and answers per request.
@@ -339,4 +333,13 @@ function checkStreamName(streamName: string): void {
   if (typeof streamName !== 'string' || streamName.length === 0 || streamName.length > 500) {
     throw new Error('stream name must be 1 to 500 characters');
   }
+}
+
+/**
+ * A jsonb[] parameter sent as one JSON document and split by Postgres: JSON.stringify is native,
+ * while a text array literal of JSON strings would be escaped character by character in JavaScript.
+ */
+function jsonbArray(values: unknown[]) {
+  return sql.fragment`ARRAY(SELECT value FROM jsonb_array_elements(${JSON.stringify(values)}::jsonb)
+                              WITH ORDINALITY AS element(value, n) ORDER BY n)`;
 }
