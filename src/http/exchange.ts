@@ -21,6 +21,8 @@ export class Exchange {
   private ended = false;
   /** Body bytes the client may still send; answering then closes the connection instead of reading on. */
   private bodyUnread: boolean;
+  /** The head announced a body (Content-Length or Transfer-Encoding). */
+  readonly expectsBody: boolean;
   readonly remoteAddress: string;
 
   constructor(
@@ -28,6 +30,7 @@ export class Exchange {
     expectsBody: boolean,
   ) {
     this.bodyUnread = expectsBody;
+    this.expectsBody = expectsBody;
     res.onAborted(() => {
       this.ended = true;
       this.aborted = true;

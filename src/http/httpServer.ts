@@ -94,6 +94,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     return children;
   }
 
+  const noBody = Buffer.alloc(0);
+
   async function handle(res: uWS.HttpResponse, uReq: uWS.HttpRequest): Promise<void> {
     const started = performance.now();
     // 1. Copy everything out of uWS's request now: it is invalid once this callback returns.
@@ -166,7 +168,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       }
       const { route, params } = match;
       pattern = route.path;
-      const rawBody = await exchange.readBody(config.HTTP_BODY_LIMIT_BYTES, headers['content-length']);
+      // Most GETs have no body: no reader to set up and no tick to wait.
+      const rawBody = exchange.expectsBody
+        ? await exchange.readBody(config.HTTP_BODY_LIMIT_BYTES, headers['content-length'])
+        : noBody;
       const result = await route.handler(createRequest({ ...request, params, rawBody, route, registry }));
       return { route: pattern, response: encodeResult(result) };
     } catch (error) {
