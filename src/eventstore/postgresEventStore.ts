@@ -270,7 +270,9 @@ export class PostgresEventStore implements EventStore {
     }[];
     stopTimer?.();
     this.metrics?.batchSize.observe(batch.length);
-    for (const row of rows) this.metrics?.appends.inc({ outcome: row.outcome });
+    const outcomes = new Map<string, number>();
+    for (const row of rows) outcomes.set(row.outcome, (outcomes.get(row.outcome) ?? 0) + 1);
+    for (const [outcome, count] of outcomes) this.metrics?.appends.inc({ outcome }, count);
     const written = rows
       .filter((row) => row.outcome === 'ok')
       .flatMap((row) => batch[row.ord - 1]?.events ?? []);
