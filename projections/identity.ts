@@ -21,6 +21,7 @@ export const identityProjection: Projection = {
     'DepartmentCreated',
     'QueueCreated',
     'ChannelConnected',
+    'ChannelUpdated',
     'ChannelDisconnected',
   ],
   async apply(tx, event: RecordedEvent) {
@@ -82,6 +83,15 @@ export const identityProjection: Projection = {
                   ${(data.appSecretSealed as string | null) ?? null}, ${(data.verifyTokenSealed as string | null) ?? null},
                   ${(data.sendRatePerSecond as number | undefined) ?? null}, ${at})
           ON CONFLICT DO NOTHING`);
+        return;
+      case 'ChannelUpdated':
+        // An absent field keeps its value; a null rate returns the number to the default.
+        await tx.query(sql.unsafe`
+          UPDATE rm.channels SET name = coalesce(${(data.name as string | undefined) ?? null}, name),
+                                 send_rate_per_second = CASE WHEN ${'sendRatePerSecond' in data}
+                                   THEN ${(data.sendRatePerSecond as number | null | undefined) ?? null}::int
+                                   ELSE send_rate_per_second END
+           WHERE organization_id = ${org} AND channel_id = ${streamId(event.streamName)}`);
         return;
       case 'ChannelDisconnected':
         await tx.query(sql.unsafe`

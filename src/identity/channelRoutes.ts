@@ -18,11 +18,13 @@ type ChannelRow = {
   waba_id: string;
   has_app_secret: boolean;
   has_verify_token: boolean;
+  send_rate_per_second: number | null;
   created_at: Date;
 };
 // Sealed secrets never leave the database through these queries: only whether they are set.
 const channelColumns = sql.fragment`channel_id, name, phone_number_id, display_phone_number, waba_id,
-  app_secret_sealed IS NOT NULL AS has_app_secret, verify_token_sealed IS NOT NULL AS has_verify_token, created_at`;
+  app_secret_sealed IS NOT NULL AS has_app_secret, verify_token_sealed IS NOT NULL AS has_verify_token,
+  send_rate_per_second, created_at`;
 const toChannel = (row: ChannelRow) => ({
   id: row.channel_id,
   name: row.name,
@@ -31,6 +33,7 @@ const toChannel = (row: ChannelRow) => ({
   wabaId: row.waba_id,
   hasOwnAppSecret: row.has_app_secret,
   hasVerifyToken: row.has_verify_token,
+  sendRatePerSecond: row.send_rate_per_second,
   createdAt: row.created_at.toISOString(),
 });
 
@@ -129,9 +132,34 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
             wabaId: body.wabaId,
             hasOwnAppSecret: body.appSecret !== undefined,
             hasVerifyToken: body.verifyToken !== undefined,
+            sendRatePerSecond: body.sendRatePerSecond ?? null,
             position: String(position),
           },
         };
+      },
+    }),
+    secured({
+      permission: 'channels.manage',
+      method: 'PATCH',
+      path: '/api/v1/channels/:id',
+      body: 'api/updateChannel',
+      summary: "Rename a number or set its send rate (Meta raises some numbers' throughput)",
+      handler: async (req, me) => {
+        const channelId = uuidParam(req);
+        const changes = req.json<{ name?: string; sendRatePerSecond?: number | null }>();
+        const position = await changeEntity(
+          deps,
+          `channel-${channelId}`,
+          evolveChannel,
+          (state) => {
+            if (!state || state.disconnected || state.organizationId !== me.organizationId) {
+              throw new AppError('http.not_found', 'No such channel');
+            }
+            return { type: 'ChannelUpdated', data: changes };
+          },
+          { organizationId: me.organizationId, actor: me.userId },
+        );
+        return { status: 200, body: { id: channelId, position: String(position) } };
       },
     }),
     secured({

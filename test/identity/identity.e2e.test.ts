@@ -341,8 +341,22 @@ describe('identity over HTTP', { timeout: 120_000 }, () => {
         assert.ok(!text.includes(secret), 'no secret in a response');
     }
     assert.equal(one.body.hasOwnAppSecret, true);
+    assert.equal(one.body.sendRatePerSecond, null);
+
+    // Renamed and given its own send rate; null returns it to OUTBOUND_RATE_PER_SECOND.
+    const path = `/api/v1/channels/${created.body.id}`;
+    const patch = (body: unknown, token = org.accessToken) => t.request('PATCH', path, { token, body });
+    assert.equal((await patch({ name: 'Sales BR', sendRatePerSecond: 250 })).status, 200);
+    const patched = await t.request('GET', path, { token: org.accessToken });
+    assert.deepEqual([patched.body.name, patched.body.sendRatePerSecond], ['Sales BR', 250]);
+    assert.equal((await patch({ sendRatePerSecond: null })).status, 200);
+    const reset = await t.request('GET', path, { token: org.accessToken });
+    assert.deepEqual([reset.body.name, reset.body.sendRatePerSecond], ['Sales BR', null]);
+    assert.equal((await patch({ sendRatePerSecond: 0 })).status, 422);
+    assert.equal((await patch({})).status, 422);
 
     const other = await signup(t, 'channels-other');
+    assert.equal((await patch({ name: 'Not yours' }, other.accessToken)).status, 404);
     const taken = await t.request('POST', '/api/v1/channels', {
       token: other.accessToken,
       body: { name: 'Mine', phoneNumberId, displayPhoneNumber: '+1', wabaId: '1', accessToken: 'x' },
