@@ -28,7 +28,7 @@ describe('outbound sending through the Graph API', { timeout: 180_000 }, () => {
     META_APP_SECRET: secret,
     META_GRAPH_URL: graph.url,
     OUTBOUND_RETRY_BASE_MS: '20',
-    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '2',
+    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '4',
     GRAPH_TIMEOUT_MS: '1500',
   });
   before(async () => {

@@ -27,7 +27,8 @@ describe('a server killed in the middle of Graph API calls', { timeout: 120_000 
     DATA_DIR: dataDir,
     META_APP_SECRET: secret,
     META_GRAPH_URL: graph.url,
-    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '3',
+    // Long enough for a restart on a loaded machine: the proof must arrive within it.
+    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '10',
   });
   before(async () => {
     db = await createTestDatabase('send_crash');
