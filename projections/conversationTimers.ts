@@ -1,5 +1,5 @@
 import { sql } from 'slonik';
-import type { ConversationEvent } from '../src/conversation/conversationEvents.ts';
+import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection } from '../src/projection/projection.ts';
 
@@ -17,7 +17,7 @@ export const conversationTimersProjection: Projection = {
     'ConversationMarkedPending',
   ],
   async apply(tx, recorded: RecordedEvent) {
-    const event = { type: recorded.type, data: recorded.data } as ConversationEvent;
+    const event = conversationEventOf(recorded);
     const conversationId = streamId(recorded.streamName);
     if (event.type === 'ConversationSnoozed') {
       await tx.query(sql.unsafe`

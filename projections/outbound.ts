@@ -1,5 +1,5 @@
 import { sql } from 'slonik';
-import type { ConversationEvent } from '../src/conversation/conversationEvents.ts';
+import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection } from '../src/projection/projection.ts';
 
@@ -18,7 +18,7 @@ export const outboundProjection: Projection = {
     'MessageFailed',
   ],
   async apply(tx, recorded: RecordedEvent) {
-    const event = { type: recorded.type, data: recorded.data } as ConversationEvent;
+    const event = conversationEventOf(recorded);
     const at = recorded.metadata.occurredAt;
     switch (event.type) {
       case 'MessageQueued':

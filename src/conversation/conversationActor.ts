@@ -1,7 +1,7 @@
 import type { ActorBehaviour } from '../actors/actorSystem.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
-import type { ConversationEvent } from './conversationEvents.ts';
+import { conversationEventOf } from './conversationEvents.ts';
 import { type ConversationState, evolveConversation, initialConversationState } from './conversationState.ts';
 import { decideConversation } from './decideConversation.ts';
 
@@ -10,11 +10,7 @@ export const conversationBehaviour: ActorBehaviour<ConversationCommand, Conversa
   category: 'conversation',
   initialState: initialConversationState,
   evolve: (state, event) =>
-    evolveConversation(
-      state,
-      { type: event.type, data: event.data } as ConversationEvent,
-      event.metadata.organizationId,
-    ),
+    evolveConversation(state, conversationEventOf(event), event.metadata.organizationId),
   decide: (command, state, context) => decideConversation(command, state, context.organizationId),
 };
 

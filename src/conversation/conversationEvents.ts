@@ -1,3 +1,4 @@
+import type { RecordedEvent } from '../eventstore/eventStore.ts';
 import type { InboundMessage } from '../whatsapp/normaliseMessage.ts';
 import type { InboundContent, MetaError, OutboundContent } from './messageContent.ts';
 
@@ -96,3 +97,10 @@ export const conversationEventTypes: readonly ConversationEventType[] = [
 ];
 
 export const conversationStream = (conversationId: string) => `conversation-${conversationId}`;
+
+/**
+ * A recorded event of a conversation stream, seen as the union above. No copy: the recorded event
+ * already carries `type` and `data`, checked against their schema when they were appended.
+ */
+export const conversationEventOf = (recorded: RecordedEvent): ConversationEvent =>
+  recorded as unknown as ConversationEvent;
