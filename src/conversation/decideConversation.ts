@@ -126,7 +126,7 @@ export function decideConversation(
   }
 }
 
-export const noSuchConversation = () => new AppError('http.not_found', 'No such conversation');
+const noSuchConversation = () => new AppError('http.not_found', 'No such conversation');
 
 function visible(state: ConversationState, visibility: Visibility): boolean {
   if (visibility.all) return true;

@@ -18,10 +18,6 @@ export class LeaderLock {
     private readonly logger: Logger,
   ) {}
 
-  get isLeader(): boolean {
-    return this.held;
-  }
-
   /**
    * Tries to take the lock, or checks that its connection still lives when held; true when this
    * process holds it. Never throws.

@@ -1,7 +1,7 @@
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
 import type { Channel } from './channelDirectory.ts';
 import { normaliseMessage, normaliseStatus, senderOf } from './normaliseMessage.ts';
-import { isMessagesChange, type MetaMessagesValue, type MetaWebhookBody } from './webhookPayload.ts';
+import { isMessagesChange, type MetaErrorObject, type MetaWebhookBody } from './webhookPayload.ts';
 
 export type ReceiveWebhook = Extract<ConversationCommand, { type: 'ReceiveWebhook' }>;
 
@@ -9,7 +9,8 @@ export type ReceiveWebhook = Extract<ConversationCommand, { type: 'ReceiveWebhoo
 export type GroupedWebhook = {
   commands: { organizationId: string; command: ReceiveWebhook }[];
   skipped: { unknownNumber: number; foreignNumber: number; unknownStatus: number };
-  errors: MetaMessagesValue['errors'];
+  /** Errors Meta reported on the changes themselves (not on a message). */
+  errors: MetaErrorObject[];
 };
 
 /**
@@ -33,7 +34,7 @@ export async function groupWebhook(
     for (const change of entry.changes) {
       if (!isMessagesChange(change)) continue;
       const value = change.value;
-      if (value.errors) grouped.errors?.push(...value.errors);
+      if (value.errors) grouped.errors.push(...value.errors);
       const items = (value.messages?.length ?? 0) + (value.statuses?.length ?? 0);
       if (items === 0) continue;
       const channel = await channelFor(value.metadata.phone_number_id);

@@ -73,7 +73,7 @@ export function webhookRoutes(deps: WebhookDeps): Route[] {
       },
       conversationIdFor,
     );
-    if (grouped.errors?.length) req.log.warn({ errors: grouped.errors }, 'Meta reported webhook errors');
+    if (grouped.errors.length > 0) req.log.warn({ errors: grouped.errors }, 'Meta reported webhook errors');
     counted.unknownNumber.inc(grouped.skipped.unknownNumber);
     counted.foreignNumber.inc(grouped.skipped.foreignNumber);
     counted.unknownStatus.inc(grouped.skipped.unknownStatus);
