@@ -42,23 +42,42 @@ export function machineTicks() {
   return { user, nice, system, idle, iowait, irq, softirq, steal };
 }
 
+export type ProcessTicks = { pid: number; name: string; own: number; children: number };
+
+/** utime, stime, cutime, cstime of a /proc/<pid>/stat line (fields 14–17; the name may hold spaces). */
+export function parseProcessStat(pid: number, stat: string): ProcessTicks {
+  const close = stat.lastIndexOf(')');
+  const fields = stat
+    .slice(close + 2)
+    .split(' ')
+    .map(Number);
+  const [utime = 0, stime = 0, cutime = 0, cstime = 0] = fields.slice(11, 15);
+  return {
+    pid,
+    name: stat.slice(stat.indexOf('(') + 1, close),
+    own: utime + stime,
+    children: cutime + cstime,
+  };
+}
+
+/** Every live process's CPU ticks so far. */
+export function* processTicks(): Generator<ProcessTicks> {
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      yield parseProcessStat(Number(pid), readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      // ended meanwhile
+    }
+  }
+}
+
 function readTicks(serverProcess: string): Ticks | null {
   try {
     const { user, nice, system, idle, iowait, irq, softirq, steal } = machineTicks();
     let server = 0;
-    for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-      let stat: string;
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        continue; // ended meanwhile
-      }
-      const close = stat.lastIndexOf(')');
-      if (stat.slice(stat.indexOf('(') + 1, close) !== serverProcess) continue;
-      // utime, stime, cutime, cstime: the parent collects the time of children that ended (backends).
-      const fields = stat.slice(close + 2).split(' ');
-      server += [11, 12, 13, 14].reduce((sum, index) => sum + Number(fields[index] ?? 0), 0);
-    }
+    // The parent collects the time of children that ended (Postgres backends): count both.
+    for (const process of processTicks())
+      if (process.name === serverProcess) server += process.own + process.children;
     // Interrupt time (loopback TCP, mostly) belongs to no process, so `processes` leaves it out.
     const total = user + nice + system + idle + iowait + irq + softirq + steal;
     return { total, processes: user + nice + system, steal, iowait, server };

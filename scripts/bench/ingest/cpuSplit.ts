@@ -7,9 +7,9 @@
  * The load generator (wrk) is a child of this process: its CPU is read from this process's
  * "children" time, which the kernel adds when the child is reaped, so it must end inside the span.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { machineTicks } from '../measure.ts';
+import { machineTicks, parseProcessStat, processTicks } from '../measure.ts';
 
 export type CpuSplit = { client: number; server: number; postgres: number; other: number };
 
@@ -21,31 +21,13 @@ type Ticks = {
   postgres: number;
 };
 
-/** utime, stime, cutime, cstime of a /proc/<pid>/stat line (fields 14–17; the name may hold spaces). */
-function processTicks(stat: string): { name: string; own: number; children: number } {
-  const close = stat.lastIndexOf(')');
-  const fields = stat
-    .slice(close + 2)
-    .split(' ')
-    .map(Number);
-  const [utime = 0, stime = 0, cutime = 0, cstime = 0] = fields.slice(11, 15);
-  return { name: stat.slice(stat.indexOf('(') + 1, close), own: utime + stime, children: cutime + cstime };
-}
-
 function readTicks(serverPid: number): Ticks {
   const { user, nice, system, idle, iowait, irq, softirq, steal } = machineTicks();
-  const children = processTicks(readFileSync('/proc/self/stat', 'utf8')).children;
+  const children = parseProcessStat(process.pid, readFileSync('/proc/self/stat', 'utf8')).children;
   let server = 0;
   let postgres = 0;
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // ended meanwhile
-    }
-    const ticks = processTicks(stat);
-    if (Number(pid) === serverPid) server = ticks.own;
+  for (const ticks of processTicks()) {
+    if (ticks.pid === serverPid) server = ticks.own;
     // The postmaster collects the time of backends that ended (cutime).
     else if (ticks.name === 'postgres') postgres += ticks.own + ticks.children;
   }
