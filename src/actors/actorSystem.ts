@@ -109,15 +109,6 @@ export class ActorSystem<Command, State> {
     return turn;
   }
 
-  /** The state rebuilt from the stream alone, outside any actor (tests and operator tools). */
-  async inspect(key: string): Promise<State> {
-    const events = await this.store.readStream(`${this.behaviour.category}-${key}`);
-    return events.reduce(
-      (state, event) => this.behaviour.evolve(state, event),
-      this.behaviour.initialState(),
-    );
-  }
-
   get size(): number {
     return this.actors.size;
   }

@@ -133,7 +133,8 @@ describe('conversation actors on Postgres', { timeout: 120_000 }, () => {
     // Rehydrated: it knows message 1 already.
     const again = await actors.send(conversationId, webhook(conversationId, text(1), text(2)), context);
     assert.equal(again.events, 1);
-    assert.equal((await actors.inspect(conversationId)).inbound.size, 2);
+    const stored = await opened.store.readStream(`conversation-${conversationId}`);
+    assert.equal(stored.filter((event) => event.type === 'MessageReceived').length, 2);
   });
 
   it('refuses one command without disturbing the next', async () => {
