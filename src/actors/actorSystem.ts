@@ -144,9 +144,13 @@ export class ActorSystem<Command, State> {
   private async turn(actor: Actor<Command, State>, envelope: Envelope<Command>): Promise<TurnResult> {
     const streamName = `${this.behaviour.category}-${actor.key}`;
     for (let attempt = 0; ; attempt += 1) {
-      // Under contention, read first: a stale actor would lose every race to a fresh one.
-      if (actor.revision === undefined || actor.contendedUntil > Date.now()) await this.catchUp(actor);
-      const drafts = await this.decideFresh(actor, envelope);
+      // Under contention, read first: a stale actor would lose every race to a fresh one. A state
+      // just read needs no second read to confirm a no-op or a refusal.
+      const readFirst = actor.revision === undefined || actor.contendedUntil > Date.now();
+      if (readFirst) await this.catchUp(actor);
+      const drafts = readFirst
+        ? this.behaviour.decide(envelope.command, actor.state, envelope.context)
+        : await this.decideFresh(actor, envelope);
       const expected = actor.revision ?? -1n;
       if (drafts.length === 0) return { position: null, revision: expected, events: 0 };
       const events = toNewEvents(drafts, envelope.context);
