@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
 import type { AppendResult, EventStore, NewEvent, RecordedEvent } from '../eventstore/eventStore.ts';
+import { deterministicId } from './deterministicId.ts';
 
 /**
  * An event a decision produces, before the envelope is put around it. `id` is given where the same
@@ -9,13 +10,26 @@ import type { AppendResult, EventStore, NewEvent, RecordedEvent } from '../event
 export type EventDraft = { type: string; data: unknown; id?: string };
 
 /** Who asks, for whom: becomes every resulting event's metadata. */
-export type CommandContext = { organizationId: string; actor: string; correlationId?: string };
+export type CommandContext = {
+  organizationId: string;
+  actor: string;
+  /** Any trace id (a request id a proxy chose, say); one that is not a UUID is kept as its UUIDv5. */
+  correlationId?: string;
+};
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type Handled = { result: AppendResult; lastType: string };
 
 /** Wraps drafts in the envelope every event carries. */
 export function toNewEvents(drafts: EventDraft[], context: CommandContext, now = new Date()): NewEvent[] {
-  const correlationId = context.correlationId ?? randomUUID();
+  const given = context.correlationId;
+  const correlationId =
+    given === undefined
+      ? randomUUID()
+      : uuidPattern.test(given)
+        ? given
+        : deterministicId(`correlation/${given}`);
   return drafts.map((draft) => ({
     id: draft.id ?? randomUUID(),
     type: draft.type,

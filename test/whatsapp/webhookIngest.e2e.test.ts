@@ -6,7 +6,13 @@ import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import type { MetaMessage } from '../../src/whatsapp/webhookPayload.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { adminUrl } from '../support/database.ts';
-import { multiEntryBody, statusUpdate, textMessage, webhookBody } from '../support/metaWebhook.ts';
+import {
+  multiEntryBody,
+  signatureHeader,
+  statusUpdate,
+  textMessage,
+  webhookBody,
+} from '../support/metaWebhook.ts';
 import { conversationEvents, orgWithChannel, postWebhook, type TestChannel } from '../support/whatsapp.ts';
 
 const platformSecret = 'platform-app-secret';
@@ -113,6 +119,20 @@ describe('Meta webhook ingestion', { timeout: 180_000 }, () => {
       (e) => e.type === 'MessageReceived',
     );
     assert.equal(received.length, 3);
+  });
+
+  it('records a webhook whatever request id a proxy put on it (correlation ids stay UUIDs)', async () => {
+    const waId = '15550001212';
+    const raw = JSON.stringify(
+      webhookBody({ phoneNumberId: a.phoneNumberId, messages: [textMessage(waId, 'wamid.trace-1', 'hi')] }),
+    );
+    const answer = await t.request('POST', '/webhooks/meta', {
+      raw,
+      headers: { 'x-hub-signature-256': signatureHeader(raw, platformSecret), 'x-request-id': 'lb-trace:42' },
+    });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.headers.get('x-request-id'), 'lb-trace:42');
+    assert.equal((await conversationEvents(t.db.url, streamOf(a, waId))).length, 2);
   });
 
   it('splits one body carrying several numbers and customers into their own conversations', async () => {
