@@ -232,7 +232,10 @@ export class OutboundSender {
       const started = await tell({ type: 'RecordSendAttempt', messageId: row.message_id, attempt });
       if (started.events === 0) {
         // Settled meanwhile (a status webhook proved it sent) and the queue has not caught up.
-        this.notBefore.set(row.message_id, Date.now() + staleRowPauseMs);
+        // Its row usually vanishes before it is looked at again: pauses that ran out go here, not there.
+        const now = Date.now();
+        for (const [messageId, until] of this.notBefore) if (until <= now) this.notBefore.delete(messageId);
+        this.notBefore.set(row.message_id, now + staleRowPauseMs);
         return;
       }
       this.ownAttempts.add(row.message_id);
