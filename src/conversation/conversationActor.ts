@@ -1,4 +1,4 @@
-import type { ActorBehaviour } from '../actors/actorSystem.ts';
+import type { ActorBehaviour, ActorSystem } from '../actors/actorSystem.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
 import { conversationEventOf } from './conversationEvents.ts';
@@ -13,6 +13,12 @@ export const conversationBehaviour: ActorBehaviour<ConversationCommand, Conversa
     evolveConversation(state, conversationEventOf(event), event.metadata.organizationId),
   decide: (command, state, context) => decideConversation(command, state, context.organizationId),
 };
+
+/**
+ * Where conversation commands go: the local actor system, or (with REDIS_URL) a router that sends
+ * each command to the node holding the conversation's lease.
+ */
+export type ConversationActors = Pick<ActorSystem<ConversationCommand, ConversationState>, 'send'>;
 
 /**
  * One conversation per organization, WhatsApp number and customer: its id is derived from the three,

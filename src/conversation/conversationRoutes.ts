@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { type DatabasePool, sql } from 'slonik';
-import type { ActorSystem } from '../actors/actorSystem.ts';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
@@ -9,14 +8,14 @@ import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import type { Permission } from '../identity/permissions.ts';
 import { securedRoutes } from '../identity/secured.ts';
+import type { ConversationActors } from './conversationActor.ts';
 import type { ConversationCommand, Visibility } from './conversationCommands.ts';
-import type { ConversationState } from './conversationState.ts';
 import type { OutboundContent } from './messageContent.ts';
 
 export type ConversationRouteDeps = {
   pool: DatabasePool;
   authenticator: Authenticator;
-  conversations: ActorSystem<ConversationCommand, ConversationState>;
+  conversations: ConversationActors;
 };
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,10 +1,8 @@
 import { type DatabasePool, sql } from 'slonik';
-import type { ActorSystem } from '../actors/actorSystem.ts';
 import type { LeaderLock } from '../db/leaderLock.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
-import type { ConversationCommand } from './conversationCommands.ts';
-import type { ConversationState } from './conversationState.ts';
+import type { ConversationActors } from './conversationActor.ts';
 
 type DueTimer = { conversation_id: string; organization_id: string; due_at: Date };
 
@@ -25,7 +23,7 @@ export class SnoozeWaker {
   constructor(
     private readonly deps: {
       pool: DatabasePool;
-      conversations: ActorSystem<ConversationCommand, ConversationState>;
+      conversations: ConversationActors;
       projections: ProjectionRunner;
       leader: LeaderLock;
       logger: Logger;

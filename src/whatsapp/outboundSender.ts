@@ -1,8 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { type DatabasePool, sql } from 'slonik';
-import type { ActorSystem } from '../actors/actorSystem.ts';
+import type { ConversationActors } from '../conversation/conversationActor.ts';
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
-import type { ConversationState } from '../conversation/conversationState.ts';
 import type { OutboundContent } from '../conversation/messageContent.ts';
 import type { LeaderLock } from '../db/leaderLock.ts';
 import type { Logger } from '../log/logger.ts';
@@ -24,7 +23,7 @@ export type OutboundSenderOptions = {
 
 export type OutboundSenderDeps = {
   pool: DatabasePool;
-  conversations: ActorSystem<ConversationCommand, ConversationState>;
+  conversations: ConversationActors;
   directory: ChannelDirectory;
   graph: GraphClient;
   projections: ProjectionRunner;

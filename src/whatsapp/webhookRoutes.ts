@@ -1,8 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { ActorSystem } from '../actors/actorSystem.ts';
-import { conversationIdFor } from '../conversation/conversationActor.ts';
-import type { ConversationCommand } from '../conversation/conversationCommands.ts';
-import type { ConversationState } from '../conversation/conversationState.ts';
+import { type ConversationActors, conversationIdFor } from '../conversation/conversationActor.ts';
 import { AppError } from '../errors/catalogue.ts';
 import type { HttpRequest, HttpResult, Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
@@ -16,7 +13,7 @@ export type WebhookDeps = {
   appSecret: string | undefined;
   verifyToken: string | undefined;
   directory: ChannelDirectory;
-  conversations: ActorSystem<ConversationCommand, ConversationState>;
+  conversations: ConversationActors;
   registry: SchemaRegistry;
   metricsRegistry: Registry;
 };
