@@ -289,6 +289,31 @@ export const variables = {
     120,
     'a conversation actor idle this long is dropped from memory (its stream stays)',
   ),
+  ACTOR_LEASE_SECONDS: variable(
+    integer(2, 300),
+    10,
+    "with REDIS_URL: how long a node owns a conversation without renewing; a dead node's conversations move after at most this",
+  ),
+  PROJECTION_READY_LAG_SECONDS: variable(
+    integer(1, 86_400),
+    30,
+    '/readyz reports not ready while a projection is this far behind the newest event',
+  ),
+  WS_MAX_BUFFER_BYTES: variable(
+    integer(16_384, 1_073_741_824),
+    1_048_576,
+    'a WebSocket client with more unsent data than this is closed with 1013 (try again later)',
+  ),
+  WS_IDLE_TIMEOUT_SECONDS: variable(
+    integer(8, 960),
+    120,
+    'a WebSocket that sends nothing (not even a ping) for this long is closed',
+  ),
+  WS_AUTH_RECHECK_SECONDS: variable(
+    integer(1, 3600),
+    15,
+    "how often an open WebSocket's session is checked again: a revoked session loses access within this",
+  ),
   ALLOW_SIGNUP: variable(boolean, true, 'POST /api/v1/auth/signup creates organizations; false turns it off'),
   ALLOW_DEV_FALLBACKS: variable(
     boolean,

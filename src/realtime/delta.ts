@@ -1,0 +1,68 @@
+/**
+ * What the agent consoles receive, as it travels between the projector and the WebSocket gateway of
+ * every node (in process, or through Redis with REDIS_URL).
+ *
+ * One delta per conversation event. Positions are `$all` positions as decimal strings; within one
+ * conversation they only grow, so a relay keeps the last position it forwarded per conversation,
+ * drops anything at or below it (duplicates) and, when a delta's `previous` is not what it forwarded
+ * last, reads the missed events from the event store before going on (a lost or reordered message).
+ */
+export type ConversationDelta = {
+  organizationId: string;
+  conversationId: string;
+  position: string;
+  /** Position of the conversation's event before this one; null for its first event. */
+  previous: string | null;
+  event: { type: string; data: unknown; occurredAt: string };
+  /**
+   * The conversation's inbox item after this event (the shape of `GET /conversations` items), set on
+   * the last delta of a conversation in each projected batch; null otherwise.
+   */
+  inbox: InboxUpdate | null;
+};
+
+export type InboxUpdate = {
+  item: Record<string, unknown> & { id: string; position: string };
+  /**
+   * Agents and queues that see the conversation now or saw it before this event: an agent limited to
+   * their own and their queues' conversations also hears that one left their view.
+   */
+  audience: { assigneeIds: string[]; queueIds: string[] };
+};
+
+export type DeltaListener = (deltas: readonly ConversationDelta[]) => void;
+
+/** Carries deltas from the node that projected them to every node's gateway, in publish order. */
+export interface DeltaBus {
+  publish(deltas: readonly ConversationDelta[]): void;
+  subscribe(listener: DeltaListener): () => void;
+  /**
+   * Deltas may have been lost (the Redis subscriber reconnected): the listener re-checks what it
+   * serves against the event store and the read models.
+   */
+  onPossibleLoss(listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+/** A single node: deltas go straight from the projector to the gateway. */
+export class InProcessDeltaBus implements DeltaBus {
+  private readonly listeners = new Set<DeltaListener>();
+
+  publish(deltas: readonly ConversationDelta[]): void {
+    if (deltas.length === 0) return;
+    for (const listener of this.listeners) listener(deltas);
+  }
+
+  subscribe(listener: DeltaListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  onPossibleLoss(): () => void {
+    return () => {};
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+  }
+}
