@@ -89,6 +89,11 @@ export interface EventStore {
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   subscribeToAll(options?: SubscribeOptions): Subscription;
+  /**
+   * How many events `$all` holds after `after` that pass `filter`, counting at most `limit`: a
+   * projection's lag in events. Optional: a store that cannot count cheaply leaves it out.
+   */
+  countAfter?(after: bigint | undefined, filter: AllFilter, limit: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -213,6 +213,21 @@ export class PostgresEventStore implements EventStore {
     return { events, cursor: next, caughtUp };
   }
 
+  async countAfter(after: bigint | undefined, filter: AllFilter, limit: number): Promise<number> {
+    const cursor = await this.cursorAfter(after);
+    const types = filter.eventTypes ? sql.array(filter.eventTypes, 'text') : null;
+    const categories = filter.categories ? sql.array(filter.categories, 'text') : null;
+    return Number(
+      await this.options.pool.oneFirst(sql.unsafe`
+        SELECT count(*) FROM (
+          SELECT 1 FROM es.events ev
+           WHERE (ev.transaction_id, ev.position) > (${String(cursor.transactionId)}::xid8, ${String(cursor.position)}::bigint)
+             AND (${categories}::text[] IS NULL OR ev.category = ANY (${categories}::text[]))
+             AND (${types}::text[] IS NULL OR ev.type = ANY (${types}::text[]))
+           LIMIT ${limit}) pending`),
+    );
+  }
+
   async close(): Promise<void> {
     await this.signal.close();
   }
