@@ -4,39 +4,17 @@ import { Registry } from 'prom-client';
 import { sql } from 'slonik';
 import type { Projection } from '../../src/projection/projection.ts';
 import { ProjectionRunner } from '../../src/projection/projectionRunner.ts';
-import { type ConversationDelta, conversationDelta, InProcessDeltaBus } from '../../src/realtime/delta.ts';
+import { type ConversationDelta, InProcessDeltaBus } from '../../src/realtime/delta.ts';
 import { thing } from '../eventstore/contract.ts';
 import { openTestEventStore, testLogger } from '../support/database.ts';
-
-/**
- * Adds every ThingHappened's n to a running total (not idempotent: an event applied twice shows) and
- * records it; refuses an n listed in `refused` (a projection bug or a missing row, fixed later).
- */
-const things = (name = 'things', version = 1): Projection<'seen'> => ({
-  name,
-  version,
-  eventTypes: ['ThingHappened'],
-  tables: { seen: `public.${name}_seen` },
-  async createTables(tx, t) {
-    await tx.query(sql.unsafe`CREATE TABLE ${t.seen} (position bigint PRIMARY KEY, n int NOT NULL)`);
-  },
-  async apply(tx, event, { tables, publish }) {
-    const { n } = event.data as { n: number };
-    if (await tx.exists(sql.unsafe`SELECT 1 FROM refused WHERE n = ${n}`)) throw new Error(`${n} refused`);
-    await tx.query(
-      sql.unsafe`INSERT INTO ${tables.seen} (position, n) VALUES (${String(event.position)}, ${n})`,
-    );
-    await tx.query(sql.unsafe`UPDATE totals SET sum = sum + ${n}`);
-    publish(conversationDelta(event, null));
-  },
-});
+import { things } from '../support/thingsProjection.ts';
 
 describe('projection runner', () => {
   let env: Awaited<ReturnType<typeof openTestEventStore>>;
   before(async () => {
     env = await openTestEventStore('projection_runner');
     await env.pool.query(sql.unsafe`CREATE TABLE refused (n int PRIMARY KEY)`);
-    await env.pool.query(sql.unsafe`CREATE TABLE totals (sum int NOT NULL)`);
+    await env.pool.query(sql.unsafe`CREATE TABLE totals (sum bigint NOT NULL)`);
     await env.pool.query(sql.unsafe`INSERT INTO totals VALUES (0)`);
   });
   after(async () => {
