@@ -2,7 +2,20 @@ import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from
 
 export type SqlFragment = ReturnType<typeof sql.fragment>;
 
-const partitions = 8;
+/**
+ * Eight partitions. A partition bound takes integer constants only (no parameter, no quoted literal)
+ * and slonik binds numbers as parameters: hence one fixed fragment per remainder.
+ */
+const remainders = [
+  sql.fragment`0`,
+  sql.fragment`1`,
+  sql.fragment`2`,
+  sql.fragment`3`,
+  sql.fragment`4`,
+  sql.fragment`5`,
+  sql.fragment`6`,
+  sql.fragment`7`,
+];
 
 /**
  * Creates a read-model table the way every tenant table is made (as migration 0003 first did):
@@ -19,10 +32,10 @@ export async function createTenantTable(
   await tx.query(sql.unsafe`CREATE TABLE ${table} (${columns}) PARTITION BY HASH (organization_id)`);
   const [schema, name] = table.names;
   if (schema === undefined || name === undefined) throw new Error('tenant tables are named schema.table');
-  for (let remainder = 0; remainder < partitions; remainder++) {
+  for (const [remainder, bound] of remainders.entries()) {
     await tx.query(sql.unsafe`
       CREATE TABLE ${sql.identifier([schema, `${name}_p${remainder}`])} PARTITION OF ${table}
-      FOR VALUES WITH (MODULUS ${sql.literalValue(String(partitions))}, REMAINDER ${sql.literalValue(String(remainder))})`);
+      FOR VALUES WITH (MODULUS 8, REMAINDER ${bound})`);
   }
   await tx.query(sql.unsafe`ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY`);
   await tx.query(sql.unsafe`
