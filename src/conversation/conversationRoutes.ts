@@ -1,16 +1,34 @@
-import { randomUUID } from 'node:crypto';
-import { type DatabasePool, sql } from 'slonik';
-import { asTenant } from '../db/pool.ts';
+import type { DatabasePool } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
-import { deterministicId } from '../eventsourcing/deterministicId.ts';
+import { queryEnum, queryLimit, queryMatching } from '../http/queryParams.ts';
 import type { HttpRequest, Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import type { Permission } from '../identity/permissions.ts';
 import { securedRoutes } from '../identity/secured.ts';
+import {
+  addLabel,
+  addNote,
+  assignConversation,
+  type Caller,
+  type CommandOutcome,
+  markConversationPending,
+  removeLabel,
+  reopenConversation,
+  resolveConversation,
+  type SendMessageBody,
+  sendMessage,
+  snoozeConversation,
+} from './agentCommands.ts';
 import type { ConversationActors } from './conversationActor.ts';
-import type { ConversationCommand, Visibility } from './conversationCommands.ts';
-import type { OutboundContent } from './messageContent.ts';
+import {
+  conversationStatuses,
+  findConversation,
+  listConversations,
+  listMessages,
+  listNotes,
+  visibilityOf,
+} from './conversationQueries.ts';
 
 export type ConversationRouteDeps = {
   pool: DatabasePool;
@@ -18,48 +36,24 @@ export type ConversationRouteDeps = {
   conversations: ConversationActors;
 };
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type AgentCommand = DistributiveOmit<
-  Exclude<
-    ConversationCommand,
-    { type: 'ReceiveWebhook' | 'RecordSendAttempt' | 'RecordSendOutcome' | 'EndSnooze' }
-  >,
-  'visibility'
->;
-
 /**
- * What agents do to a conversation. Each route turns the request into a command for the
- * conversation's actor; the answer carries the position of the last event it appended (null when
- * nothing changed, e.g. resolving a resolved conversation).
+ * The conversation read routes, and what agents do to a conversation: each command route maps the
+ * request onto its function in agentCommands.ts (shared with the WebSocket gateway); the answer
+ * carries the position of the last event appended (null when nothing changed, e.g. resolving a
+ * resolved conversation).
  */
 export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
   const secured = securedRoutes(deps.authenticator);
+  const caller = (req: HttpRequest, me: Principal): Caller => ({
+    principal: me,
+    correlationId: req.requestId,
+  });
 
-  const visibilityOf = async (me: Principal): Promise<Visibility> => {
-    if (me.permissions.includes('conversations.read_unassigned')) return { all: true };
-    const queueIds = await asTenant(deps.pool, me.organizationId, (tx) =>
-      tx.anyFirst(sql.unsafe`SELECT queue_id FROM rm.queues
-        WHERE organization_id = ${me.organizationId} AND ${me.userId} = ANY(agent_ids)`),
-    );
-    return { all: false, userId: me.userId, queueIds: queueIds as string[] };
-  };
-
-  const run = async (req: HttpRequest, me: Principal, command: AgentCommand) => {
-    const conversationId = uuidParam(req);
-    const full = { ...command, visibility: await visibilityOf(me) } as ConversationCommand;
-    const result = await deps.conversations.send(conversationId, full, {
-      organizationId: me.organizationId,
-      actor: me.userId,
-      correlationId: req.requestId,
-    });
-    return { conversationId, position: result.position === null ? null : String(result.position) };
-  };
-
-  const action = (
+  const action = <Body>(
     path: string,
     permission: Permission,
     summary: string,
-    command: (req: HttpRequest, me: Principal) => Promise<AgentCommand> | AgentCommand,
+    perform: (caller: Caller, conversationId: string, body: Body) => Promise<CommandOutcome>,
     body?: string,
   ): Route =>
     secured({
@@ -69,12 +63,90 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       summary,
       ...(body === undefined ? {} : { body }),
       handler: async (req, me) => {
-        const { conversationId, position } = await run(req, me, await command(req, me));
-        return { status: 200, body: { id: conversationId, position } };
+        // The body is checked before the id, as before the commands were shared.
+        const input = (body === undefined ? undefined : req.json<Body>()) as Body;
+        return { status: 200, body: await perform(caller(req, me), uuidParam(req), input) };
       },
     });
 
+  /** The conversation if the caller may see it; 404 otherwise, as for another tenant's. */
+  const visibleConversation = async (req: HttpRequest, me: Principal) => {
+    const conversation = await findConversation(
+      deps.pool,
+      me.organizationId,
+      uuidParam(req),
+      await visibilityOf(deps.pool, me),
+    );
+    if (!conversation) throw new AppError('http.not_found', 'No such conversation');
+    return conversation;
+  };
+  const historyOptions = (req: HttpRequest) => {
+    const before = queryMatching(req.query, 'before', /^\d{1,19}$/, 'a position from a previous page');
+    return { limit: queryLimit(req.query, 50, 200), ...(before === undefined ? {} : { before }) };
+  };
+
   return [
+    secured({
+      permission: 'conversations.read',
+      method: 'GET',
+      path: '/api/v1/conversations',
+      response: 'api/conversationList',
+      summary:
+        'The inbox: conversations the caller may see, newest activity first (filters: status, assignee=me|unassigned|<userId>, queue)',
+      handler: async (req, me) => {
+        const status = queryEnum(req.query, 'status', conversationStatuses);
+        const assignee = queryMatching(req.query, 'assignee', assigneePattern, 'me, unassigned or a user id');
+        const queue = queryMatching(req.query, 'queue', uuidPattern, 'a queue id');
+        const cursor = queryMatching(
+          req.query,
+          'cursor',
+          /^[A-Za-z0-9_-]{1,200}$/,
+          'a cursor from a previous page',
+        );
+        const page = await listConversations(deps.pool, me, await visibilityOf(deps.pool, me), {
+          limit: queryLimit(req.query, 50, 100),
+          ...(status === undefined ? {} : { status }),
+          ...(assignee === undefined ? {} : { assignee: assignee.toLowerCase() }),
+          ...(queue === undefined ? {} : { queue: queue.toLowerCase() }),
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        return { status: 200, body: page };
+      },
+    }),
+    secured({
+      permission: 'conversations.read',
+      method: 'GET',
+      path: '/api/v1/conversations/:id',
+      response: 'api/conversation',
+      summary: 'One conversation, as the inbox shows it',
+      handler: async (req, me) => ({ status: 200, body: await visibleConversation(req, me) }),
+    }),
+    secured({
+      permission: 'conversations.read',
+      method: 'GET',
+      path: '/api/v1/conversations/:id/messages',
+      response: 'api/messageList',
+      summary: 'Messages, newest first (before: the nextCursor of the previous page)',
+      handler: async (req, me) => {
+        const options = historyOptions(req);
+        const conversation = await visibleConversation(req, me);
+        const page = await listMessages(deps.pool, me.organizationId, conversation.id, options);
+        return { status: 200, body: page };
+      },
+    }),
+    secured({
+      permission: 'conversations.read',
+      method: 'GET',
+      path: '/api/v1/conversations/:id/notes',
+      response: 'api/noteList',
+      summary: 'Private notes, newest first (before: the nextCursor of the previous page)',
+      handler: async (req, me) => {
+        const options = historyOptions(req);
+        const conversation = await visibleConversation(req, me);
+        const page = await listNotes(deps.pool, me.organizationId, conversation.id, options);
+        return { status: 200, body: page };
+      },
+    }),
     secured({
       permission: 'conversations.reply',
       method: 'POST',
@@ -83,81 +155,44 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       status: 202,
       summary: 'Queue a message to the customer (free-form only within 24 hours of their last message)',
       handler: async (req, me) => {
-        const {
-          clientMessageId: fromBody,
-          replyTo,
-          ...content
-        } = req.json<OutboundContent & { clientMessageId?: string; replyTo?: string }>();
-        const clientMessageId = fromBody ?? idempotencyKey(req);
-        const conversationId = uuidParam(req);
-        // The same key always names the same message, so a retried request finds it queued already.
-        const messageId =
-          clientMessageId === null
-            ? randomUUID()
-            : deterministicId(`${conversationId}/client/${clientMessageId}`);
-        const { position } = await run(req, me, {
-          type: 'SendMessage',
-          messageId,
-          clientMessageId,
-          content: content as OutboundContent,
-          replyTo: replyTo ?? null,
-          author: { kind: 'agent', id: me.userId },
-          now: new Date().toISOString(),
-        });
-        return { status: 202, body: { id: messageId, status: 'queued', position } };
+        const body = req.json<SendMessageBody>();
+        const key = body.clientMessageId === undefined ? idempotencyKey(req) : null;
+        const result = await sendMessage(deps, caller(req, me), uuidParam(req), body, key);
+        return { status: 202, body: result };
       },
     }),
     action(
       'assign',
       'conversations.assign',
       'Assign to an agent and/or a queue',
-      async (req, me) => {
-        const body = req.json<{ assigneeId?: string | null; queueId?: string | null }>();
-        if (body.assigneeId === undefined && body.queueId === undefined) {
-          throw new AppError('http.validation_failed', 'Give assigneeId, queueId or both', [
-            { path: '/', message: 'must have assigneeId or queueId' },
-          ]);
-        }
-        await checkReferences(deps.pool, me.organizationId, body);
-        return { type: 'Assign', ...body, by: me.userId };
-      },
+      (c, id, body: { assigneeId?: string | null; queueId?: string | null }) =>
+        assignConversation(deps, c, id, body),
       'api/assignConversation',
     ),
-    action('resolve', 'conversations.reply', 'Resolve', (_req, me) => ({ type: 'Resolve', by: me.userId })),
-    action('reopen', 'conversations.reply', 'Reopen', (_req, me) => ({ type: 'Reopen', by: me.userId })),
-    action('pending', 'conversations.reply', 'Mark pending (waiting on the business)', (_req, me) => ({
-      type: 'MarkPending',
-      by: me.userId,
-    })),
+    action('resolve', 'conversations.reply', 'Resolve', (c, id) => resolveConversation(deps, c, id)),
+    action('reopen', 'conversations.reply', 'Reopen', (c, id) => reopenConversation(deps, c, id)),
+    action('pending', 'conversations.reply', 'Mark pending (waiting on the business)', (c, id) =>
+      markConversationPending(deps, c, id),
+    ),
     action(
       'snooze',
       'conversations.reply',
       'Snooze until a time (a customer message reopens it earlier)',
-      (req, me) => ({
-        type: 'Snooze',
-        until: instant(req.json<{ until: string }>().until, '/until'),
-        now: new Date().toISOString(),
-        by: me.userId,
-      }),
+      (c, id, body: { until: string }) => snoozeConversation(deps, c, id, body),
       'api/snoozeConversation',
     ),
     action(
       'notes',
       'conversations.reply',
       'Add a private note (never sent to WhatsApp)',
-      (req, me) => ({
-        type: 'AddNote',
-        noteId: randomUUID(),
-        text: req.json<{ text: string }>().text,
-        authorId: me.userId,
-      }),
+      (c, id, body: { text: string }) => addNote(deps, c, id, body),
       'api/addNote',
     ),
     action(
       'labels',
       'conversations.reply',
       'Add a label',
-      (req, me) => ({ type: 'AddLabel', label: req.json<{ label: string }>().label, by: me.userId }),
+      (c, id, body: { label: string }) => addLabel(deps, c, id, body),
       'api/addLabel',
     ),
     secured({
@@ -165,46 +200,16 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       method: 'DELETE',
       path: '/api/v1/conversations/:id/labels/:label',
       summary: 'Remove a label',
-      handler: async (req, me) => {
-        const { conversationId, position } = await run(req, me, {
-          type: 'RemoveLabel',
-          label: req.params.label ?? '',
-          by: me.userId,
-        });
-        return { status: 200, body: { id: conversationId, position } };
-      },
+      handler: async (req, me) => ({
+        status: 200,
+        body: await removeLabel(deps, caller(req, me), uuidParam(req), req.params.label ?? ''),
+      }),
     }),
   ];
 }
 
-async function checkReferences(
-  pool: DatabasePool,
-  organizationId: string,
-  body: { assigneeId?: string | null; queueId?: string | null },
-): Promise<void> {
-  const [user, queue] = await asTenant(pool, organizationId, (tx) =>
-    Promise.all([
-      body.assigneeId
-        ? tx.exists(sql.unsafe`SELECT 1 FROM rm.users WHERE organization_id = ${organizationId}
-            AND user_id = ${body.assigneeId} AND deleted_at IS NULL`)
-        : true,
-      body.queueId
-        ? tx.exists(sql.unsafe`SELECT 1 FROM rm.queues WHERE organization_id = ${organizationId}
-            AND queue_id = ${body.queueId}`)
-        : true,
-    ]),
-  );
-  if (!user) {
-    throw new AppError('identity.invalid_reference', 'No such user in this organization', [
-      { path: '/assigneeId', message: 'no such user' },
-    ]);
-  }
-  if (!queue) {
-    throw new AppError('identity.invalid_reference', 'No such queue in this organization', [
-      { path: '/queueId', message: 'no such queue' },
-    ]);
-  }
-}
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const assigneePattern = /^(me|unassigned|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
 /** The `Idempotency-Key` header, bounded like `clientMessageId`; null when absent. */
 function idempotencyKey(req: HttpRequest): string | null {
@@ -216,15 +221,4 @@ function idempotencyKey(req: HttpRequest): string | null {
     ]);
   }
   return key;
-}
-
-/** A date-time the schema accepted as text but that names no instant (such as a leap second) is refused. */
-function instant(value: string, path: string): string {
-  const time = Date.parse(value);
-  if (Number.isNaN(time)) {
-    throw new AppError('http.validation_failed', `${value} is not a time this server can use`, [
-      { path, message: 'must be a valid date-time' },
-    ]);
-  }
-  return new Date(time).toISOString();
 }

@@ -10,6 +10,7 @@ export const errorCatalogue = {
   'http.unsupported_media_type': { status: 415, title: 'Unsupported media type' },
   'http.malformed_json': { status: 400, title: 'Malformed JSON body' },
   'http.validation_failed': { status: 422, title: 'Request does not match its schema' },
+  'http.invalid_query': { status: 400, title: 'Invalid query string parameter' },
   'http.shutting_down': { status: 503, title: 'Server is shutting down' },
   'internal.unexpected': { status: 500, title: 'Internal server error' },
   'service.unavailable': { status: 503, title: 'Service temporarily unavailable' },
@@ -40,6 +41,10 @@ export const errorCatalogue = {
     title: 'Outside the 24-hour customer-service window: only a template can be sent',
   },
   'actor.mailbox_full': { status: 503, title: 'Conversation busy; retry shortly' },
+  // WebSocket frames (GET /ws); the contract names the first two as they are, without a prefix.
+  invalid_frame: { status: 400, title: 'WebSocket frame is not valid JSON or does not match its schema' },
+  forbidden: { status: 403, title: 'Topic not visible to the caller' },
+  'realtime.resume_too_far': { status: 410, title: 'Too many events missed to resume from that position' },
   'whatsapp.bad_signature': { status: 401, title: 'Missing or invalid X-Hub-Signature-256' },
   'whatsapp.invalid_payload': { status: 400, title: 'Webhook body is not a WhatsApp Cloud API payload' },
   'whatsapp.verify_token_mismatch': { status: 403, title: 'Verify token does not match' },

@@ -1,3 +1,5 @@
+import { type RecordedEvent, streamId } from '../eventstore/eventStore.ts';
+
 /**
  * What the agent consoles receive, as it travels between the projector and the WebSocket gateway of
  * every node (in process, or through Redis with REDIS_URL).
@@ -65,4 +67,19 @@ export class InProcessDeltaBus implements DeltaBus {
   async close(): Promise<void> {
     this.listeners.clear();
   }
+}
+
+/**
+ * The delta of one conversation event, without an inbox item: what a relay sends when it reads
+ * missed events back from the store. `previous` is the position of the stream's event before it.
+ */
+export function conversationDelta(event: RecordedEvent, previous: bigint | null): ConversationDelta {
+  return {
+    organizationId: event.metadata.organizationId,
+    conversationId: streamId(event.streamName),
+    position: String(event.position),
+    previous: previous === null ? null : String(previous),
+    event: { type: event.type, data: event.data, occurredAt: event.metadata.occurredAt },
+    inbox: null,
+  };
 }

@@ -77,6 +77,7 @@ function toFieldErrors(errors: ErrorObject[]): FieldError[] {
     let path = error.instancePath;
     if (error.keyword === 'required') path += `/${String(params.missingProperty)}`;
     if (error.keyword === 'additionalProperties') path += `/${String(params.additionalProperty)}`;
+    if (error.keyword === 'unevaluatedProperties') path += `/${String(params.unevaluatedProperty)}`;
     return { path: path === '' ? '/' : path, message: error.message ?? error.keyword };
   });
 }
