@@ -63,6 +63,7 @@ const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class ActorSystem<Command, State> {
   private readonly actors = new Map<string, Actor<Command, State>>();
+  private readonly passivated = new Set<(key: string) => void>();
   private readonly metrics;
 
   constructor(
@@ -113,6 +114,12 @@ export class ActorSystem<Command, State> {
     return this.actors.size;
   }
 
+  /** Calls `listener` with the key of every actor dropped from memory (a cluster releases its lease). */
+  onPassivate(listener: (key: string) => void): () => void {
+    this.passivated.add(listener);
+    return () => this.passivated.delete(listener);
+  }
+
   private async drain(actor: Actor<Command, State>): Promise<void> {
     actor.running = true;
     for (let envelope = actor.mailbox.shift(); envelope; envelope = actor.mailbox.shift()) {
@@ -129,6 +136,7 @@ export class ActorSystem<Command, State> {
     actor.idleTimer = setTimeout(() => {
       if (!actor.running && actor.mailbox.length === 0 && this.actors.get(actor.key) === actor) {
         this.actors.delete(actor.key);
+        for (const listener of this.passivated) listener(actor.key);
       }
     }, this.options.idleMs);
     actor.idleTimer.unref();

@@ -186,6 +186,11 @@ export const variables = {
     undefined,
     'Redis connection URL for cross-node fan-out and actor leases; unset runs as a single node',
   ),
+  REDIS_KEY_PREFIX: variable(
+    text,
+    'pytake:',
+    'starts every Redis key and channel PyTake uses (several deployments, or test runs, can share one Redis)',
+  ),
   MONGODB_URL: variable<string | undefined>(
     url('mongodb', 'mongodb+srv'),
     undefined,
