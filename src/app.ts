@@ -2,15 +2,17 @@
  * The composition root: the one place where the pieces are built and wired together.
  * Start-up order: database (embedded when DATABASE_URL is unset) → migrations → pool → event store
  * → identity → conversation actors → projections → background workers (outbound sender, snooze
- * waker) → HTTP server. `close` runs it
+ * waker) → HTTP server and WebSocket gateway. `close` runs it
  * backwards after draining requests.
  */
+import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
-import { conversationTimersProjection } from '../projections/conversationTimers.ts';
-import { identityProjection } from '../projections/identity.ts';
-import { outboundProjection } from '../projections/outbound.ts';
+import { allProjections } from '../projections/index.ts';
 import { ActorSystem } from './actors/actorSystem.ts';
+import { createConversationRouter } from './cluster/conversationRouter.ts';
+import { createRedisDeltaBus } from './cluster/redisDeltaBus.ts';
 import type { Config } from './config/config.ts';
+import { contactRoutes } from './conversation/contactRoutes.ts';
 import { conversationBehaviour } from './conversation/conversationActor.ts';
 import { conversationRoutes } from './conversation/conversationRoutes.ts';
 import { SnoozeWaker } from './conversation/snoozeWaker.ts';
@@ -24,6 +26,8 @@ import { createIdentity } from './identity/identity.ts';
 import type { Logger } from './log/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { ProjectionRunner } from './projection/projectionRunner.ts';
+import { type DeltaBus, InProcessDeltaBus } from './realtime/delta.ts';
+import { createRealtimeGateway } from './realtime/realtimeGateway.ts';
 import { SchemaRegistry } from './schemas/schemaRegistry.ts';
 import { ChannelDirectory } from './whatsapp/channelDirectory.ts';
 import { createGraphClient } from './whatsapp/graphClient.ts';
@@ -31,7 +35,13 @@ import { OutboundSender } from './whatsapp/outboundSender.ts';
 import { phoneNumberVerifier } from './whatsapp/phoneNumberVerifier.ts';
 import { webhookRoutes } from './whatsapp/webhookRoutes.ts';
 
-export type App = { port: number; embeddedDatabase: boolean; close(): Promise<void> };
+export type App = {
+  port: number;
+  embeddedDatabase: boolean;
+  /** The agent consoles' delta bus, for tests that feed the WebSocket gateway directly. */
+  deltaBus: DeltaBus;
+  close(): Promise<void>;
+};
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   const database = await openDatabase(config, logger);
@@ -47,12 +57,24 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logger,
     metricsRegistry: metrics.registry,
   });
-  const projections = new ProjectionRunner(
-    eventStore,
-    pool,
-    [identityProjection, outboundProjection, conversationTimersProjection],
-    logger,
-  );
+  // Names this process's leases and Redis channels when several nodes share a Redis.
+  const nodeId = randomUUID();
+  const cluster = config.REDIS_URL
+    ? {
+        url: config.REDIS_URL,
+        prefix: config.REDIS_KEY_PREFIX,
+        nodeId,
+        logger,
+        metricsRegistry: metrics.registry,
+      }
+    : undefined;
+  // Deltas for the agent consoles: straight to this node's gateway, or (with Redis) to every node's.
+  const bus = cluster ? await createRedisDeltaBus(cluster.url, cluster) : new InProcessDeltaBus();
+  const projections = new ProjectionRunner(eventStore, pool, allProjections, logger, {
+    bus,
+    metricsRegistry: metrics.registry,
+    readyLagSeconds: config.PROJECTION_READY_LAG_SECONDS,
+  });
   const graph = createGraphClient({
     baseUrl: config.META_GRAPH_URL,
     version: config.META_GRAPH_VERSION,
@@ -64,12 +86,21 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     projections,
     verifyPhoneNumber: phoneNumberVerifier(graph, config.CHANNEL_VERIFICATION),
   });
-  const conversations = new ActorSystem(eventStore, conversationBehaviour, {
+  const actors = new ActorSystem(eventStore, conversationBehaviour, {
     mailboxLimit: config.ACTOR_MAILBOX_LIMIT,
     idleMs: config.ACTOR_IDLE_SECONDS * 1000,
     maxConflictRetries: 10,
     metricsRegistry: metrics.registry,
   });
+  // With Redis, each conversation's commands go to the node holding its lease.
+  const router = cluster
+    ? await createConversationRouter(cluster.url, {
+        ...cluster,
+        local: actors,
+        leaseMs: config.ACTOR_LEASE_SECONDS * 1000,
+      })
+    : undefined;
+  const conversations = router ?? actors;
   const directory = new ChannelDirectory(pool, identity.deps.secretBox);
   // Background workers run on one node at a time: whichever holds this lock.
   const leader = new LeaderLock(database.url, 'pytake.workers', logger);
@@ -120,6 +151,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         metricsRegistry: metrics.registry,
       }),
       ...conversationRoutes({ pool, authenticator: identity.deps.authenticator, conversations }),
+      ...contactRoutes({ pool, authenticator: identity.deps.authenticator, store: eventStore, projections }),
     ],
     readinessChecks: {
       database: {
@@ -137,16 +169,34 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
     },
   });
+  const gateway = createRealtimeGateway({
+    app: http.app,
+    config,
+    logger,
+    pool,
+    store: eventStore,
+    authenticator: identity.deps.authenticator,
+    bus,
+    conversations,
+    registry,
+    metricsRegistry: metrics.registry,
+    isShuttingDown: () => http.shuttingDown,
+  });
   const port = await http.listen();
 
   return {
     port,
     embeddedDatabase: database.embedded,
+    deltaBus: bus,
     async close() {
+      await gateway.close();
       await http.close();
       await Promise.all([sender.stop(), snoozeWaker.stop()]);
+      // Other nodes take this node's conversations over at once: it answers no more and holds no lease.
+      await router?.close();
       await leader.release();
       await projections.stop();
+      await bus.close();
       await eventStore.close();
       await pool.end();
       await database.close();

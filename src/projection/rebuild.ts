@@ -64,12 +64,20 @@ export async function rebuildProjection(
   };
 
   await deps.pool.transaction((tx) => projection.createTables(tx, build));
-  while ((await applyPage(null)).length === batchSize) {}
+  // Catch up outside the swap until a page is short or reaches what was appended after the rebuild
+  // began: writers may append faster than a rebuild applies, and the swap takes the rest.
+  const begun = new Date();
+  for (;;) {
+    const page = await applyPage(null);
+    if (page.length < batchSize || (page.at(-1)?.recordedAt ?? begun) >= begun) break;
+  }
 
   // The swap's transaction is begun by hand: the event store reads through the same pool while it is
   // open, which slonik forbids inside `pool.transaction`.
   const retired = await inTransaction(deps.pool, async (tx) => {
-    await tx.query(sql.unsafe`SELECT 1 FROM projection.checkpoints WHERE name = ${projection.name} FOR UPDATE`);
+    await tx.query(
+      sql.unsafe`SELECT 1 FROM projection.checkpoints WHERE name = ${projection.name} FOR UPDATE`,
+    );
     // Live runners wait now. Whatever they applied was readable before, and what is readable only grows,
     // so reading until the store has nothing more passes their checkpoint.
     while ((await applyPage(tx)).length > 0) {}

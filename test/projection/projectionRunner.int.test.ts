@@ -42,14 +42,14 @@ describe('projection runner', () => {
     const first = runner(things());
     await first.start();
     const { position } = await env.store.appendToStream('things-2', [thing(4)]);
-    await first.waitFor(position, 'ThingHappened');
+    await first.waitFor(position, 'ThingHappened', 60_000);
     assert.deepEqual(await seen(), [1, 2, 3, 4]);
     await first.stop();
 
     const { position: later } = await env.store.appendToStream('things-1', [thing(5), thing(6)]);
     const second = runner(things());
     await second.start();
-    await second.waitFor(later, 'ThingHappened');
+    await second.waitFor(later, 'ThingHappened', 60_000);
     assert.deepEqual(await seen(), [1, 2, 3, 4, 5, 6], 'nothing applied twice, nothing missed');
     assert.equal(await total(), 21);
     assert.deepEqual(second.health(), { ok: true });
@@ -76,7 +76,7 @@ describe('projection runner', () => {
       );
       last = results.at(-1)?.position ?? last;
     }
-    await Promise.all([a.waitFor(last, 'ThingHappened'), b.waitFor(last, 'ThingHappened')]);
+    await Promise.all([a.waitFor(last, 'ThingHappened', 60_000), b.waitFor(last, 'ThingHappened', 60_000)]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(await total(), before + sum, 'no event applied twice or missed');
     assert.equal(published.length, 200, 'each delta published once, by the node that applied it');
@@ -97,8 +97,8 @@ describe('projection runner', () => {
     });
     await projection.start();
     const { position } = await env.store.appendToStream('things-9', [thing(7), thing(8)]);
-    await projection.waitFor(position, 'ThingHappened');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await projection.waitFor(position, 'ThingHappened', 60_000);
+    while (committed.length < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(committed, [true, true]);
     await projection.stop();
   });
@@ -121,7 +121,7 @@ describe('projection runner', () => {
     assert.match(await registry.metrics(), /projection_lag_events\{projection="things"\} 3/);
 
     await env.pool.query(sql.unsafe`DELETE FROM refused WHERE n = 13`);
-    await projection.waitFor(position, 'ThingHappened', 5000);
+    await projection.waitFor(position, 'ThingHappened', 60_000);
     assert.ok((await seen()).includes(14), 'resumed after the fix');
     assert.deepEqual(projection.health(), { ok: true });
     await new Promise((resolve) => setTimeout(resolve, 300));

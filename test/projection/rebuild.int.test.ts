@@ -51,7 +51,7 @@ describe('rebuilding a projection (npm run replay)', () => {
     writing = false;
     await writer;
     const { position } = await env.store.appendToStream('things-last', [thing(next)]);
-    await live.waitFor(position, 'ThingHappened');
+    await live.waitFor(position, 'ThingHappened', 60_000);
 
     assert.deepEqual(await seen(), range(0, next + 1), 'every event once, before and after the swap');
     assert.equal(result.retired.length, 1);
@@ -76,7 +76,7 @@ describe('rebuilding a projection (npm run replay)', () => {
 
     const current = runner(2);
     await current.start();
-    await current.waitFor(position, 'ThingHappened');
+    await current.waitFor(position, 'ThingHappened', 60_000);
     assert.ok((await seen()).includes(100_000), 'the new version goes on from the swap');
   });
 });

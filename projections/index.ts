@@ -1,0 +1,13 @@
+import type { Projection } from '../src/projection/projection.ts';
+import { conversationsProjection } from './conversations.ts';
+import { conversationTimersProjection } from './conversationTimers.ts';
+import { identityProjection } from './identity.ts';
+import { outboundProjection } from './outbound.ts';
+
+/** Every projection the server runs, in start order; `npm run replay` rebuilds them by name. */
+export const allProjections: Projection[] = [
+  identityProjection,
+  outboundProjection,
+  conversationTimersProjection,
+  conversationsProjection,
+] as Projection[];
