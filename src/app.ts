@@ -150,7 +150,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         registry,
         metricsRegistry: metrics.registry,
       }),
-      ...conversationRoutes({ pool, authenticator: identity.deps.authenticator, conversations }),
+      ...conversationRoutes({ pool, authenticator: identity.deps.authenticator, conversations, projections }),
       ...contactRoutes({ pool, authenticator: identity.deps.authenticator, store: eventStore, projections }),
     ],
     readinessChecks: {
@@ -178,6 +178,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     authenticator: identity.deps.authenticator,
     bus,
     conversations,
+    projections,
     registry,
     metricsRegistry: metrics.registry,
     isShuttingDown: () => http.shuttingDown,

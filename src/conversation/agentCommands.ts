@@ -5,6 +5,7 @@ import { AppError } from '../errors/catalogue.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
 import type { Principal } from '../identity/authenticator.ts';
 import type { Permission } from '../identity/permissions.ts';
+import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { ConversationActors } from './conversationActor.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
 import { visibilityOf } from './conversationQueries.ts';
@@ -20,7 +21,12 @@ import type { OutboundContent } from './messageContent.ts';
  * appended, null when nothing changed (resolving a resolved conversation).
  */
 
-export type AgentCommandDeps = { pool: DatabasePool; conversations: ConversationActors };
+export type AgentCommandDeps = {
+  pool: DatabasePool;
+  conversations: ConversationActors;
+  /** Answers wait until the conversation read models include the command's events. */
+  projections: Pick<ProjectionRunner, 'waitForProjection'>;
+};
 
 /** Who acts, and the correlation id their events carry (the HTTP request id, or a fresh one). */
 export type Caller = { principal: Principal; correlationId: string };
@@ -57,7 +63,9 @@ async function run(
     actor: me.userId,
     correlationId: caller.correlationId,
   });
-  return { id: conversationId, position: result.position === null ? null : String(result.position) };
+  if (result.position === null) return { id: conversationId, position: null };
+  await deps.projections.waitForProjection('conversations', result.position);
+  return { id: conversationId, position: String(result.position) };
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import type { Permission } from '../identity/permissions.ts';
 import { securedRoutes } from '../identity/secured.ts';
 import {
+  type AgentCommandDeps,
   addLabel,
   addNote,
   assignConversation,
@@ -30,11 +31,7 @@ import {
   visibilityOf,
 } from './conversationQueries.ts';
 
-export type ConversationRouteDeps = {
-  pool: DatabasePool;
-  authenticator: Authenticator;
-  conversations: ConversationActors;
-};
+export type ConversationRouteDeps = AgentCommandDeps & { authenticator: Authenticator };
 
 /**
  * The conversation read routes, and what agents do to a conversation: each command route maps the

@@ -122,27 +122,14 @@ export class ProjectionRunner {
   waitFor(position: bigint, eventType: string, timeoutMs = 5000): Promise<void> {
     const pending = [...this.states.values()]
       .filter((state) => state.projection.eventTypes.includes(eventType))
-      .map(
-        (state) =>
-          new Promise<void>((resolve) => {
-            if (state.applied.has(position)) return resolve();
-            const list = state.waiters.get(position) ?? [];
-            const waiter: Waiter = {
-              resolve,
-              // On timeout the waiter leaves the list, so a stalled projection does not collect them.
-              timer: setTimeout(() => {
-                const remaining = (state.waiters.get(position) ?? []).filter((other) => other !== waiter);
-                if (remaining.length > 0) state.waiters.set(position, remaining);
-                else state.waiters.delete(position);
-                resolve();
-              }, timeoutMs),
-            };
-            waiter.timer.unref();
-            list.push(waiter);
-            state.waiters.set(position, list);
-          }),
-      );
+      .map((state) => waitOn(state, position, timeoutMs));
     return Promise.all(pending).then(() => undefined);
+  }
+
+  /** The same for one projection: resolves once `name` has applied the event at `position`. */
+  waitForProjection(name: string, position: bigint, timeoutMs = 5000): Promise<void> {
+    const state = this.states.get(name);
+    return state ? waitOn(state, position, timeoutMs) : Promise.resolve();
   }
 
   /** Called after each batch a projection commits (caches to drop, workers to wake). */
@@ -387,6 +374,26 @@ export class ProjectionRunner {
       },
     });
   }
+}
+
+function waitOn(state: Running, position: bigint, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (state.applied.has(position)) return resolve();
+    const list = state.waiters.get(position) ?? [];
+    const waiter: Waiter = {
+      resolve,
+      // On timeout the waiter leaves the list, so a stalled projection does not collect them.
+      timer: setTimeout(() => {
+        const remaining = (state.waiters.get(position) ?? []).filter((other) => other !== waiter);
+        if (remaining.length > 0) state.waiters.set(position, remaining);
+        else state.waiters.delete(position);
+        resolve();
+      }, timeoutMs),
+    };
+    waiter.timer.unref();
+    list.push(waiter);
+    state.waiters.set(position, list);
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { decodeJwt } from 'jose';
 import type { Registry } from 'prom-client';
 import type { DatabasePool } from 'slonik';
 import type { Config } from '../config/config.ts';
+import type { AgentCommandDeps } from '../conversation/agentCommands.ts';
 import type { ConversationActors } from '../conversation/conversationActor.ts';
 import { AppError } from '../errors/catalogue.ts';
 import type { EventStore } from '../eventstore/eventStore.ts';
@@ -27,6 +28,8 @@ export type RealtimeGatewayOptions = {
   authenticator: Pick<Authenticator, 'fromToken' | 'recheck'>;
   bus: DeltaBus;
   conversations: ConversationActors;
+  /** Command answers wait for the conversation read models, as over HTTP. */
+  projections: AgentCommandDeps['projections'];
   registry: SchemaRegistry;
   metricsRegistry: Registry;
   /** True once the HTTP server is draining: upgrades are refused with 503. */
@@ -75,7 +78,7 @@ export function createRealtimeGateway(options: RealtimeGatewayOptions): Realtime
     store: options.store,
     authenticator,
     bus: options.bus,
-    commands: { pool: options.pool, conversations: options.conversations },
+    commands: { pool: options.pool, conversations: options.conversations, projections: options.projections },
     registry: options.registry,
     metrics,
     publish: (topic, frame) => {

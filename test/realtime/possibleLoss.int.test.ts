@@ -117,7 +117,11 @@ describe('the gateway after the bus may have lost deltas', { timeout: 60_000 }, 
         recheck: async (sessions) => new Map(sessions.map((session) => [session.sessionId, principal])),
       },
       bus,
-      commands: { pool, conversations: { send: () => Promise.reject(new Error('no commands here')) } },
+      commands: {
+        pool,
+        conversations: { send: () => Promise.reject(new Error('no commands here')) },
+        projections: { waitForProjection: async () => {} },
+      },
       registry: new SchemaRegistry(),
       metrics: createRealtimeMetrics(metricsRegistry),
       publish: (topic, frame) => {
