@@ -2,12 +2,7 @@
  * `npm run audit -- <conversation id | stream name>`: prints that stream's events in order, one
  * block per event, readable by a person. A bare UUID means the stream `conversation-<uuid>`.
  */
-import { loadConfig } from '../src/config/config.ts';
-import { openDatabase } from '../src/db/openDatabase.ts';
-import { createDatabasePool } from '../src/db/pool.ts';
-import { openEventStore } from '../src/eventstore/openEventStore.ts';
-import { createLogger } from '../src/log/logger.ts';
-import { SchemaRegistry } from '../src/schemas/schemaRegistry.ts';
+import { openOperatorStores } from './operatorStores.ts';
 
 const target = process.argv[2];
 if (!target) {
@@ -18,16 +13,7 @@ const streamName = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
   ? `conversation-${target}`
   : target;
 
-const config = loadConfig();
-const logger = createLogger('warn');
-const database = await openDatabase(config, logger, { shareRunning: true });
-const pool = await createDatabasePool(database.url, 2);
-const store = await openEventStore(config, {
-  pool,
-  databaseUrl: database.url,
-  registry: new SchemaRegistry(),
-  logger,
-});
+const { store, close } = await openOperatorStores({ migrate: false, poolSize: 2 });
 try {
   const events = await store.readStream(streamName);
   if (events.length === 0) console.log(`${streamName}: no events`);
@@ -40,7 +26,5 @@ try {
     console.log(`   ${JSON.stringify(event.data, null, 2).replaceAll('\n', '\n   ')}`);
   }
 } finally {
-  await store.close();
-  await pool.end();
-  await database.close();
+  await close();
 }

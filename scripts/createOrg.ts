@@ -4,15 +4,10 @@
  */
 import { parseArgs } from 'node:util';
 import { identityProjection } from '../projections/identity.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { migrate } from '../src/db/migrate.ts';
-import { openDatabase } from '../src/db/openDatabase.ts';
-import { createDatabasePool } from '../src/db/pool.ts';
-import { openEventStore } from '../src/eventstore/openEventStore.ts';
 import { createOrganization } from '../src/identity/authRoutes.ts';
-import { createLogger } from '../src/log/logger.ts';
 import { ProjectionRunner } from '../src/projection/projectionRunner.ts';
 import { SchemaRegistry } from '../src/schemas/schemaRegistry.ts';
+import { openOperatorStores } from './operatorStores.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,12 +33,7 @@ if (problems.length > 0) {
   process.exit(2);
 }
 
-const config = loadConfig();
-const logger = createLogger('warn');
-const database = await openDatabase(config, logger, { shareRunning: true });
-await migrate(database.url, logger);
-const pool = await createDatabasePool(database.url, 4);
-const store = await openEventStore(config, { pool, databaseUrl: database.url, registry, logger });
+const { pool, store, logger, close } = await openOperatorStores({ migrate: true, poolSize: 4 });
 // The read models are brought up to date here too, so the new admin can log in at once.
 const projections = new ProjectionRunner(store, pool, [identityProjection], logger);
 await projections.start();
@@ -56,7 +46,5 @@ try {
   process.exitCode = 1;
 } finally {
   await projections.stop();
-  await store.close();
-  await pool.end();
-  await database.close();
+  await close();
 }

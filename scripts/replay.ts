@@ -7,14 +7,8 @@
 import { parseArgs } from 'node:util';
 import { sql } from 'slonik';
 import { allProjections } from '../projections/index.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { migrate } from '../src/db/migrate.ts';
-import { openDatabase } from '../src/db/openDatabase.ts';
-import { createDatabasePool } from '../src/db/pool.ts';
-import { openEventStore } from '../src/eventstore/openEventStore.ts';
-import { createLogger } from '../src/log/logger.ts';
 import { rebuildProjection } from '../src/projection/rebuild.ts';
-import { SchemaRegistry } from '../src/schemas/schemaRegistry.ts';
+import { openOperatorStores } from './operatorStores.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -31,17 +25,7 @@ const chosen =
     ? allProjections
     : allProjections.filter((projection) => positionals.includes(projection.name));
 
-const config = loadConfig();
-const logger = createLogger('warn');
-const database = await openDatabase(config, logger, { shareRunning: true });
-await migrate(database.url, logger);
-const pool = await createDatabasePool(database.url, 4);
-const store = await openEventStore(config, {
-  pool,
-  databaseUrl: database.url,
-  registry: new SchemaRegistry(),
-  logger,
-});
+const { pool, store, close } = await openOperatorStores({ migrate: true, poolSize: 4 });
 try {
   if (values.list) {
     const rows = (await pool.any(
@@ -77,7 +61,5 @@ try {
   console.error(`replay failed: ${(error as Error).message}`);
   process.exitCode = 1;
 } finally {
-  await store.close();
-  await pool.end();
-  await database.close();
+  await close();
 }
