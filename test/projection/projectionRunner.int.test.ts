@@ -130,6 +130,31 @@ describe('projection runner', () => {
     await projection.stop();
   });
 
+  it('reports itself not ready while it is further behind than the bound', async () => {
+    const slow: Projection = {
+      ...things('slow'),
+      async apply(tx, event, context) {
+        if ((event.data as { n: number }).n === 4242)
+          await new Promise((resolve) => setTimeout(resolve, 2500));
+        await things('slow').apply(tx, event, context);
+      },
+    };
+    const projection = new ProjectionRunner(env.store, env.pool, [slow], testLogger, {
+      lagProbeMs: 100,
+      readyLagSeconds: 1,
+    });
+    await projection.start();
+    const { position: caughtUp } = await env.store.appendToStream('things-slow', [thing(1)]);
+    await projection.waitFor(caughtUp, 'ThingHappened', 60_000);
+    const { position } = await env.store.appendToStream('things-slow', [thing(4242)]);
+    await new Promise((resolve) => setTimeout(resolve, 1800));
+    assert.match(projection.health().detail ?? '', /^slow \d+ s behind$/);
+    await projection.waitFor(position, 'ThingHappened', 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(projection.health(), { ok: true });
+    await projection.stop();
+  });
+
   it('will not run code of another version on its tables', async () => {
     const newer = runner(things('things', 2));
     await newer.start();
