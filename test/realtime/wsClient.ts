@@ -12,6 +12,7 @@ export class TestSocket {
   private cursor = 0;
   private wake: (() => void) | undefined;
   readonly closed: Promise<{ code: number; reason: string }>;
+  private closedWith: { code: number; reason: string } | undefined;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
@@ -20,7 +21,8 @@ export class TestSocket {
     });
     this.closed = new Promise((resolve) => {
       ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
+        this.closedWith = { code, reason: reason.toString() };
+        resolve(this.closedWith);
         this.wake?.();
       });
     });
@@ -74,7 +76,10 @@ export class TestSocket {
       }
       const left = deadline - Date.now();
       if (left <= 0 || this.ws.readyState >= WebSocket.CLOSING) {
-        throw new Error(`no matching frame; got ${JSON.stringify(this.frames).slice(-2000)}`);
+        const state = this.closedWith ? `closed ${this.closedWith.code} ${this.closedWith.reason}` : 'open';
+        throw new Error(
+          `no matching frame (socket ${state}); got ${JSON.stringify(this.frames).slice(-2000)}`,
+        );
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);

@@ -28,7 +28,7 @@ describe('a server killed in the middle of Graph API calls', { timeout: 120_000 
     META_APP_SECRET: secret,
     META_GRAPH_URL: graph.url,
     // Long enough for a restart on a loaded machine: the proof must arrive within it.
-    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '10',
+    OUTBOUND_IN_DOUBT_GRACE_SECONDS: '20',
   });
   before(async () => {
     db = await createTestDatabase('send_crash');
@@ -83,8 +83,11 @@ describe('a server killed in the middle of Graph API calls', { timeout: 120_000 
       );
       assert.equal(settled.find((e) => e.type === 'MessageSent')?.data.waMessageId, 'wamid.meta-had-it');
 
-      const resent = await waitForEvents(db.url, doubtful.stream, (e) =>
-        e.some((x) => x.type === 'MessageSent'),
+      const resent = await waitForEvents(
+        db.url,
+        doubtful.stream,
+        (e) => e.some((x) => x.type === 'MessageSent'),
+        60_000,
       );
       assert.equal(resent.find((e) => e.type === 'MessageSent')?.data.messageId, doubtfulId);
       assert.deepEqual(
