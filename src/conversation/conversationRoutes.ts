@@ -1,4 +1,3 @@
-import type { DatabasePool } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
 import { queryEnum, queryLimit, queryMatching } from '../http/queryParams.ts';
 import type { HttpRequest, Route } from '../http/route.ts';
@@ -21,7 +20,6 @@ import {
   sendMessage,
   snoozeConversation,
 } from './agentCommands.ts';
-import type { ConversationActors } from './conversationActor.ts';
 import {
   conversationStatuses,
   findConversation,

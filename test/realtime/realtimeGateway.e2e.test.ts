@@ -218,9 +218,19 @@ describe('the agent console WebSocket', { timeout: 120_000 }, () => {
     viewerSocket.send({ op: 'command', id: 'v1', type: 'AddNote', conversationId: c.id, text: 'no' });
     assert.equal((await viewerSocket.next((reply) => reply.id === 'v1')).code, 'auth.forbidden');
     const other = await newUser('agent');
-    const otherSocket = await open(other.token);
-    otherSocket.send({ op: 'command', id: 'a1', type: 'AddNote', conversationId: c.id, text: 'peek' });
-    assert.equal((await otherSocket.next((reply) => reply.id === 'a1')).code, 'http.not_found');
+    // KNOWN FLAKE (see the issue 5 closing note): in full-suite runs on a loaded machine this socket
+    // has been closed abnormally (1006) right after opening, never when run alone. One new socket is
+    // allowed, so the check below still has to pass; the cause is still to find.
+    const peek = async () => {
+      const otherSocket = await open(other.token);
+      otherSocket.send({ op: 'command', id: 'a1', type: 'AddNote', conversationId: c.id, text: 'peek' });
+      return otherSocket.next((reply) => reply.id === 'a1');
+    };
+    const answer = await peek().catch((error: Error) => {
+      if (!/socket closed 1006/.test(error.message)) throw error;
+      return peek();
+    });
+    assert.equal(answer.code, 'http.not_found');
   });
 
   it('applies a role change to open sockets at the next recheck, ending topics it takes away', async () => {
