@@ -16,6 +16,7 @@ import {
   previewText,
   toConversationItem,
 } from '../src/conversation/readModelItems.ts';
+import { jsonb } from '../src/db/jsonb.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
 import type { Projection, ProjectionTables } from '../src/projection/projection.ts';
 import { createTenantTable, type SqlFragment } from '../src/projection/tenantTable.ts';
@@ -173,8 +174,7 @@ async function update(c: Context, ...set: SqlFragment[]): Promise<Change | null>
 
 const activity = (c: Context) =>
   sql.fragment`last_activity_at = greatest(c.last_activity_at, ${c.at}::timestamptz)`;
-const json = (value: unknown) => sql.fragment`${JSON.stringify(value)}::jsonb`;
-const historyEntry = (status: MessageStatus, at: string) => json([{ status, at }]);
+const historyEntry = (status: MessageStatus, at: string) => jsonb([{ status, at }]);
 
 /** The inbox preview's status follows its message's. */
 const previewStatus = (messageId: string, status: string) => sql.fragment`
@@ -228,7 +228,7 @@ async function applyConversationEvent(
       };
       const change = await update(
         c,
-        sql.fragment`last_message = ${json(preview)}
+        sql.fragment`last_message = ${jsonb(preview)}
           || jsonb_build_object('author', jsonb_build_object('kind', 'contact', 'id', c.contact_id))`,
         sql.fragment`unread_count = c.unread_count + 1`,
         sql.fragment`last_inbound_at = greatest(c.last_inbound_at, ${sentAt}::timestamptz)`,
@@ -239,9 +239,9 @@ async function applyConversationEvent(
       await tx.query(sql.unsafe`
         INSERT INTO ${t.messages} (organization_id, conversation_id, message_id, direction, type, text, content,
                                    media, status, status_history, wa_message_id, author, created_at, position)
-        VALUES (${c.org}, ${c.id}, ${messageId}, 'in', ${content.type}, ${text}, ${json(content)},
-                ${json(messageMedia(content))}, 'received', ${historyEntry('received', sentAt)}, ${waMessageId},
-                ${json(author)}, ${sentAt}, ${c.position})
+        VALUES (${c.org}, ${c.id}, ${messageId}, 'in', ${content.type}, ${text}, ${jsonb(content)},
+                ${jsonb(messageMedia(content))}, 'received', ${historyEntry('received', sentAt)}, ${waMessageId},
+                ${jsonb(author)}, ${sentAt}, ${c.position})
         ON CONFLICT DO NOTHING`);
       await tx.query(sql.unsafe`
         UPDATE ${t.contacts} SET last_seen_at = greatest(last_seen_at, ${sentAt}::timestamptz), position = ${c.position}
@@ -264,15 +264,15 @@ async function applyConversationEvent(
       const answered = author.kind === 'agent' || author.kind === 'bot';
       const change = await update(
         c,
-        sql.fragment`last_message = ${json(preview)}`,
+        sql.fragment`last_message = ${jsonb(preview)}`,
         activity(c),
         ...(answered ? [sql.fragment`unread_count = 0`] : []),
       );
       await tx.query(sql.unsafe`
         INSERT INTO ${t.messages} (organization_id, conversation_id, message_id, direction, type, text, content,
                                    media, status, status_history, author, created_at, position)
-        VALUES (${c.org}, ${c.id}, ${messageId}, 'out', ${content.type}, ${text}, ${json(content)},
-                ${json(messageMedia(content))}, 'queued', ${historyEntry('queued', c.at)}, ${json(author)},
+        VALUES (${c.org}, ${c.id}, ${messageId}, 'out', ${content.type}, ${text}, ${jsonb(content)},
+                ${jsonb(messageMedia(content))}, 'queued', ${historyEntry('queued', c.at)}, ${jsonb(author)},
                 ${c.at}, ${c.position})
         ON CONFLICT DO NOTHING`);
       return change;
@@ -306,7 +306,7 @@ async function applyConversationEvent(
       const { messageId, waMessageId, error, at } = event.data;
       const failed = await c.tx.maybeOneFirst(sql.unsafe`
         UPDATE ${t.messages}
-           SET status = 'failed', error = ${json(error)},
+           SET status = 'failed', error = ${jsonb(error)},
                status_history = status_history || ${historyEntry('failed', at)},
                wa_message_id = coalesce(${waMessageId}, wa_message_id)
          WHERE organization_id = ${c.org} AND conversation_id = ${c.id} AND message_id = ${messageId}
@@ -406,7 +406,7 @@ async function applyContactUpdated(tx: DatabaseTransactionConnection, t: Tables,
   if (data.name !== undefined) set.push(sql.fragment`name = ${data.name}`);
   // Stored values are never null, so stripping nulls after the merge is exactly "null removes the key".
   if (data.attributes !== undefined) {
-    set.push(sql.fragment`attributes = jsonb_strip_nulls(attributes || ${json(data.attributes)})`);
+    set.push(sql.fragment`attributes = jsonb_strip_nulls(attributes || ${jsonb(data.attributes)})`);
   }
   await tx.query(sql.unsafe`
     UPDATE ${t.contacts} SET ${sql.join(set, sql.fragment`, `)}

@@ -1,6 +1,8 @@
 import type { Projection } from '../src/projection/projection.ts';
 import { conversationsProjection } from './conversations.ts';
 import { conversationTimersProjection } from './conversationTimers.ts';
+import { flowRunsProjection } from './flowRuns.ts';
+import { flowsProjection } from './flows.ts';
 import { identityProjection } from './identity.ts';
 import { outboundProjection } from './outbound.ts';
 
@@ -10,4 +12,6 @@ export const allProjections: Projection[] = [
   outboundProjection,
   conversationTimersProjection,
   conversationsProjection,
+  flowsProjection,
+  flowRunsProjection,
 ] as Projection[];

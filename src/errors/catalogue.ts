@@ -40,6 +40,8 @@ export const errorCatalogue = {
     status: 422,
     title: 'Outside the 24-hour customer-service window: only a template can be sent',
   },
+  'flow.invalid_definition': { status: 422, title: 'The flow definition does not hold together' },
+  'flow.not_published': { status: 422, title: 'The flow has no published version' },
   'actor.mailbox_full': { status: 503, title: 'Conversation busy; retry shortly' },
   // WebSocket frames (GET /ws); the contract names the first two as they are, without a prefix.
   invalid_frame: { status: 400, title: 'WebSocket frame is not valid JSON or does not match its schema' },
@@ -52,8 +54,11 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue;
 
-/** A field-level problem, `path` being a JSON pointer into the offending document. */
-export type FieldError = { path: string; message: string };
+/**
+ * A field-level problem, `path` being a JSON pointer into the offending document (and for a flow
+ * definition, the node at fault).
+ */
+export type FieldError = { path: string; message: string; nodeId?: string };
 
 /** An expected failure with a stable code. Anything thrown that is not an AppError is a bug (500). */
 export class AppError extends Error {

@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import type { DatabasePool } from 'slonik';
+import { asTenant } from '../db/pool.ts';
+import { AppError } from '../errors/catalogue.ts';
+import { type CommandContext, type EventDraft, toNewEvents } from '../eventsourcing/commandHandler.ts';
+import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
+import type { EventStore } from '../eventstore/eventStore.ts';
+import { invalidQuery, queryParam } from '../http/queryParams.ts';
+import type { HttpRequest, Route } from '../http/route.ts';
+import { uuidParam } from '../http/uuidParam.ts';
+import type { Authenticator, Principal } from '../identity/authenticator.ts';
+import { createEntity } from '../identity/entityCommands.ts';
+import { securedRoutes } from '../identity/secured.ts';
+import type { ProjectionRunner } from '../projection/projectionRunner.ts';
+import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
+import { decidePublish, decideSaveDraft } from './decideFlow.ts';
+import type { FlowDefinition } from './flowDefinition.ts';
+import { evolveFlow, type FlowState, flowStream } from './flowEvents.ts';
+import { findFlowVersion, flowsAmong, listFlows } from './flowQueries.ts';
+import { validateFlow } from './validateFlow.ts';
+
+export type FlowRouteDeps = {
+  pool: DatabasePool;
+  store: EventStore;
+  projections: ProjectionRunner;
+  authenticator: Authenticator;
+  registry: SchemaRegistry;
+};
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Flows of the caller's organization. Every save is a new version (the first is 1) and saved versions
+ * never change, so publishing one freezes what chatbots run while editing goes on in later drafts.
+ */
+export function flowRoutes(deps: FlowRouteDeps): Route[] {
+  const secured = securedRoutes(deps.authenticator);
+  const context = (req: HttpRequest, me: Principal): CommandContext => ({
+    organizationId: me.organizationId,
+    actor: me.userId,
+    correlationId: req.requestId,
+  });
+
+  /**
+   * Runs validateFlow with the organization's flows as jump targets (one query for the ids the
+   * definition names, plus `ownId`), and refuses the definition with its issues under /definition.
+   * Returns whether `ownId` is a flow of the organization.
+   */
+  const checkDefinition = async (me: Principal, definition: FlowDefinition, ownId: string) => {
+    const named = definition.nodes.flatMap((node) =>
+      node.type === 'jump_to_flow' && uuidPattern.test(node.flowId) ? [node.flowId.toLowerCase()] : [],
+    );
+    const existing = await asTenant(deps.pool, me.organizationId, (tx) =>
+      flowsAmong(tx, me.organizationId, [...new Set([...named, ownId])]),
+    );
+    const issues = validateFlow(definition, {
+      registry: deps.registry,
+      flowExists: (flowId) => existing.has(flowId.toLowerCase()),
+    });
+    return { issues, ownExists: existing.has(ownId) };
+  };
+  const refuse = (issues: ReturnType<typeof validateFlow>): never => {
+    throw new AppError(
+      'flow.invalid_definition',
+      `The definition has ${issues.length} problem(s)`,
+      issues.map((issue) => ({ ...issue, path: `/definition${issue.path === '/' ? '' : issue.path}` })),
+    );
+  };
+
+  return [
+    secured({
+      permission: 'flows.manage',
+      method: 'GET',
+      path: '/api/v1/flows',
+      response: 'api/flowList',
+      summary: 'Flows, oldest first, with their latest and published versions',
+      handler: async (_req, me) => ({
+        status: 200,
+        body: { items: await listFlows(deps.pool, me.organizationId) },
+      }),
+    }),
+    secured({
+      permission: 'flows.manage',
+      method: 'GET',
+      path: '/api/v1/flows/:id',
+      response: 'api/flow',
+      summary: 'A flow at its latest version, or at ?version=N',
+      handler: async (req, me) => {
+        const flowId = uuidParam(req);
+        const version = versionParam(req.query);
+        const flow = await findFlowVersion(deps.pool, me.organizationId, flowId, version);
+        if (!flow)
+          throw new AppError(
+            'http.not_found',
+            version ? `No version ${version} of that flow` : 'No such flow',
+          );
+        return { status: 200, body: flow };
+      },
+    }),
+    secured({
+      permission: 'flows.manage',
+      method: 'POST',
+      path: '/api/v1/flows',
+      body: 'api/createFlow',
+      response: 'api/flowSaved',
+      status: 201,
+      summary: 'Create a flow: its definition becomes draft version 1',
+      handler: async (req, me) => {
+        const body = req.json<{ name: string; definition: FlowDefinition }>();
+        const flowId = randomUUID();
+        const { issues } = await checkDefinition(me, body.definition, flowId);
+        if (issues.length > 0) refuse(issues);
+        await createEntity(
+          deps,
+          flowStream(flowId),
+          {
+            type: 'FlowDraftSaved',
+            data: { flowId, version: 1, name: body.name, definition: body.definition },
+          },
+          context(req, me),
+        );
+        return { status: 201, body: { id: flowId, version: 1 } };
+      },
+    }),
+    secured({
+      permission: 'flows.manage',
+      method: 'PUT',
+      path: '/api/v1/flows/:id',
+      body: 'api/updateFlow',
+      response: 'api/flowSaved',
+      summary: 'Save a new draft version (published versions never change); the flow may jump to itself',
+      handler: async (req, me) => {
+        const body = req.json<{ name?: string; definition: FlowDefinition }>();
+        const flowId = uuidParam(req);
+        const { issues, ownExists } = await checkDefinition(me, body.definition, flowId);
+        // Another organization's flow is no flow: 404 before its graph is judged.
+        if (!ownExists) throw new AppError('http.not_found', 'No such flow');
+        if (issues.length > 0) refuse(issues);
+        let version = 0;
+        await changeFlow(
+          deps,
+          flowId,
+          (state) => {
+            const draft = decideSaveDraft(state, {
+              organizationId: me.organizationId,
+              flowId,
+              definition: body.definition,
+              ...(body.name === undefined ? {} : { name: body.name }),
+            });
+            version = (draft.data as { version: number }).version;
+            return draft;
+          },
+          context(req, me),
+        );
+        return { status: 200, body: { id: flowId, version } };
+      },
+    }),
+    secured({
+      permission: 'flows.manage',
+      method: 'POST',
+      path: '/api/v1/flows/:id/publish',
+      body: 'api/publishFlow',
+      response: 'api/flowPublished',
+      summary:
+        'Publish a saved version (default the latest): chatbots run it from their next run on. Publishing the published version again changes nothing',
+      handler: async (req, me) => {
+        // The body is optional: none (or {}) publishes the latest version.
+        const body = req.rawBody().length === 0 ? {} : req.json<{ version?: number }>();
+        const flowId = uuidParam(req);
+        let published = 0;
+        await changeFlow(
+          deps,
+          flowId,
+          (state) => {
+            const draft = decidePublish(state, {
+              organizationId: me.organizationId,
+              flowId,
+              ...(body.version === undefined ? {} : { version: body.version }),
+            });
+            published = body.version ?? (state as FlowState).latestVersion;
+            return draft;
+          },
+          context(req, me),
+        );
+        return { status: 200, body: { id: flowId, publishedVersion: published } };
+      },
+    }),
+  ];
+}
+
+/** `?version=N`, a whole number from 1; undefined when absent. */
+function versionParam(query: URLSearchParams): number | undefined {
+  const value = queryParam(query, 'version');
+  if (value === undefined) return undefined;
+  const version = /^\d{1,9}$/.test(value) ? Number(value) : 0;
+  if (version < 1) throw invalidQuery('version', 'must be a whole number from 1');
+  return version;
+}
+
+/**
+ * Load → decide → append with the expected revision, retrying when another writer got there first
+ * (two saves never make the same version), then wait for the read models (read-your-writes). A null
+ * decision appends nothing. Returns the event's position, or null.
+ */
+async function changeFlow(
+  deps: Pick<FlowRouteDeps, 'store' | 'projections'>,
+  flowId: string,
+  decide: (state: FlowState | undefined) => EventDraft | null,
+  context: CommandContext,
+): Promise<bigint | null> {
+  const stream = flowStream(flowId);
+  for (let attempt = 1; ; attempt += 1) {
+    const history = await deps.store.readStream(stream);
+    const draft = decide(history.reduce(evolveFlow, undefined));
+    if (draft === null) return null;
+    const last = history.at(-1);
+    try {
+      const { position } = await deps.store.appendToStream(
+        stream,
+        toNewEvents([draft], context),
+        last ? last.revision : 'no_stream',
+      );
+      await deps.projections.waitFor(position, draft.type);
+      return position;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError) || attempt >= 5) throw error;
+    }
+  }
+}
