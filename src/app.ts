@@ -1,8 +1,8 @@
 /**
  * The composition root: the one place where the pieces are built and wired together.
  * Start-up order: database (embedded when DATABASE_URL is unset) → migrations → pool → event store
- * → identity → conversation actors → projections → background workers (outbound sender, snooze
- * waker) → HTTP server and WebSocket gateway. `close` runs it
+ * → identity → flow catalog and conversation actors → projections → background workers (outbound
+ * sender, snooze waker, flow worker) → HTTP server and WebSocket gateway. `close` runs it
  * backwards after draining requests.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,6 +21,12 @@ import { loadMigrations, migrate, migrationsApplied } from './db/migrate.ts';
 import { openDatabase } from './db/openDatabase.ts';
 import { createDatabasePool } from './db/pool.ts';
 import { openEventStore } from './eventstore/openEventStore.ts';
+import { botPreparer } from './flow/botPreparation.ts';
+import { botRunRoutes } from './flow/botRunRoutes.ts';
+import { chatbotRoutes } from './flow/chatbotRoutes.ts';
+import { FlowCatalog } from './flow/flowCatalog.ts';
+import { flowRoutes } from './flow/flowRoutes.ts';
+import { FlowWorker } from './flow/flowWorker.ts';
 import { createHttpServer } from './http/httpServer.ts';
 import { createIdentity } from './identity/identity.ts';
 import type { Logger } from './log/logger.ts';
@@ -86,7 +92,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     projections,
     verifyPhoneNumber: phoneNumberVerifier(graph, config.CHANNEL_VERIFICATION),
   });
-  const actors = new ActorSystem(eventStore, conversationBehaviour, {
+  // Chatbots run inside the conversation actors' turns, reading their flows through this cache.
+  const flowCatalog = new FlowCatalog(pool);
+  const prepareBot = botPreparer({ catalog: flowCatalog, pool, maxSteps: config.FLOW_MAX_STEPS });
+  const actors = new ActorSystem(eventStore, conversationBehaviour(prepareBot), {
     mailboxLimit: config.ACTOR_MAILBOX_LIMIT,
     idleMs: config.ACTOR_IDLE_SECONDS * 1000,
     maxConflictRetries: 10,
@@ -105,6 +114,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   // Background workers run on one node at a time: whichever holds this lock.
   const leader = new LeaderLock(database.url, 'pytake.workers', logger);
   const snoozeWaker = new SnoozeWaker({ pool, conversations, projections, leader, logger });
+  const flowWorker = new FlowWorker(
+    { pool, conversations, projections, leader, logger },
+    {
+      policy: {
+        allowedHosts: config.FLOW_API_ALLOWED_HOSTS,
+        maxResponseBytes: config.FLOW_API_MAX_RESPONSE_BYTES,
+        maxTimeoutMs: config.FLOW_API_TIMEOUT_MS,
+      },
+      concurrency: config.FLOW_API_CONCURRENCY,
+    },
+  );
   const sender = new OutboundSender(
     {
       pool,
@@ -130,10 +150,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (projection === 'outbound') sender.wake();
     if (projection === 'identity' && batch.some((event) => event.type.startsWith('Channel')))
       directory.invalidate();
+    if (projection === 'flows') flowCatalog.invalidate();
+    if (projection === 'flow-runs') flowWorker.wake();
   });
   await projections.start();
   sender.start();
   snoozeWaker.start();
+  flowWorker.start();
 
   const http = createHttpServer({
     config,
@@ -152,6 +175,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       }),
       ...conversationRoutes({ pool, authenticator: identity.deps.authenticator, conversations, projections }),
       ...contactRoutes({ pool, authenticator: identity.deps.authenticator, store: eventStore, projections }),
+      ...flowRoutes({
+        pool,
+        authenticator: identity.deps.authenticator,
+        store: eventStore,
+        projections,
+        registry,
+      }),
+      ...botRunRoutes({ pool, authenticator: identity.deps.authenticator }),
+      ...chatbotRoutes({ pool, authenticator: identity.deps.authenticator, store: eventStore, projections }),
     ],
     readinessChecks: {
       database: {
@@ -192,7 +224,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     async close() {
       await gateway.close();
       await http.close();
-      await Promise.all([sender.stop(), snoozeWaker.stop()]);
+      await Promise.all([sender.stop(), snoozeWaker.stop(), flowWorker.stop()]);
       // Other nodes take this node's conversations over at once: it answers no more and holds no lease.
       await router?.close();
       await leader.release();

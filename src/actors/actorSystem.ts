@@ -11,8 +11,13 @@ export type ActorBehaviour<Command, State> = {
   initialState(): State;
   /** May update `state` in place: an actor owns its state and evolves it only after a durable append. */
   evolve(state: State, event: RecordedEvent): State;
+  /**
+   * Optional I/O before a decision: loads what `decide` reads besides the state (a chatbot's flows),
+   * given the state it will decide on. Runs again whenever the turn decides again.
+   */
+  prepare?(command: Command, state: State, context: CommandContext): Promise<unknown>;
   /** Pure. Throws an AppError to refuse the command; [] when nothing changes. */
-  decide(command: Command, state: State, context: CommandContext): EventDraft[];
+  decide(command: Command, state: State, context: CommandContext, prepared?: unknown): EventDraft[];
 };
 
 export type ActorSystemOptions = {
@@ -156,9 +161,7 @@ export class ActorSystem<Command, State> {
       // just read needs no second read to confirm a no-op or a refusal.
       const readFirst = actor.revision === undefined || actor.contendedUntil > Date.now();
       if (readFirst) await this.catchUp(actor);
-      const drafts = readFirst
-        ? this.behaviour.decide(envelope.command, actor.state, envelope.context)
-        : await this.decideFresh(actor, envelope);
+      const drafts = readFirst ? await this.decide(actor, envelope) : await this.decideFresh(actor, envelope);
       const expected = actor.revision ?? -1n;
       if (drafts.length === 0) return { position: null, revision: expected, events: 0 };
       const events = toNewEvents(drafts, envelope.context);
@@ -214,7 +217,7 @@ export class ActorSystem<Command, State> {
     let drafts: EventDraft[] | undefined;
     let refusal: unknown;
     try {
-      drafts = this.behaviour.decide(envelope.command, actor.state, envelope.context);
+      drafts = await this.decide(actor, envelope);
       if (drafts.length > 0) return drafts;
     } catch (error) {
       refusal = error;
@@ -223,7 +226,13 @@ export class ActorSystem<Command, State> {
       if (drafts) return drafts;
       throw refusal;
     }
-    return this.behaviour.decide(envelope.command, actor.state, envelope.context);
+    return this.decide(actor, envelope);
+  }
+
+  private async decide(actor: Actor<Command, State>, envelope: Envelope<Command>): Promise<EventDraft[]> {
+    const { command, context } = envelope;
+    const prepared = await this.behaviour.prepare?.(command, actor.state, context);
+    return this.behaviour.decide(command, actor.state, context, prepared);
   }
 
   /** Reads the events after the revision already evolved into the state; answers how many. */

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { parseAllowedHosts } from '../flow/apiCall.ts';
 
 /**
  * The one place that reads the environment. Every variable the server understands is declared in
@@ -318,6 +319,37 @@ export const variables = {
     integer(1, 3600),
     15,
     "how often an open WebSocket's session is checked again: a revoked session loses access within this",
+  ),
+  FLOW_MAX_STEPS: variable(
+    integer(1, 10_000),
+    100,
+    'nodes a chatbot flow may run in one turn; past this the run stops and the conversation goes to a human',
+  ),
+  FLOW_API_ALLOWED_HOSTS: variable<ReadonlySet<string>>(
+    (raw) => {
+      try {
+        return parseAllowedHosts(raw);
+      } catch (error) {
+        throw new ConfigError((error as Error).message);
+      }
+    },
+    new Set<string>(),
+    'comma-separated host:port pairs that flow api_call nodes may reach although private, loopback or link-local (refused otherwise)',
+  ),
+  FLOW_API_TIMEOUT_MS: variable(
+    integer(100, 60_000),
+    10_000,
+    "the longest a flow api_call may take (a node's own timeoutMs is capped by it)",
+  ),
+  FLOW_API_MAX_RESPONSE_BYTES: variable(
+    integer(1024, 10 * 1024 * 1024),
+    65_536,
+    'a flow api_call response larger than this is cut off and takes the error branch',
+  ),
+  FLOW_API_CONCURRENCY: variable(
+    integer(1, 1000),
+    32,
+    "flow api_call requests in flight at once (on the workers' node)",
   ),
   ALLOW_SIGNUP: variable(boolean, true, 'POST /api/v1/auth/signup creates organizations; false turns it off'),
   ALLOW_DEV_FALLBACKS: variable(

@@ -39,7 +39,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 type AgentCommand = DistributiveOmit<
   Exclude<
     ConversationCommand,
-    { type: 'ReceiveWebhook' | 'RecordSendAttempt' | 'RecordSendOutcome' | 'EndSnooze' }
+    { type: 'ReceiveWebhook' | 'RecordSendAttempt' | 'RecordSendOutcome' | 'EndSnooze' | 'ResumeFlow' }
   >,
   'visibility'
 >;
@@ -199,6 +199,25 @@ export function removeLabel(
 ): Promise<CommandOutcome> {
   requirePermission(caller.principal, 'conversations.reply');
   return run(deps, caller, conversationId, { type: 'RemoveLabel', label, by: caller.principal.userId });
+}
+
+/**
+ * Gives the conversation back to its chatbot: unassigned, the bot on again (the next customer message
+ * can trigger it), and the published flow named in `flowId` started at once.
+ */
+export function handBackToBot(
+  deps: AgentCommandDeps,
+  caller: Caller,
+  conversationId: string,
+  body: { flowId?: string | null },
+): Promise<CommandOutcome> {
+  requirePermission(caller.principal, 'conversations.assign');
+  return run(deps, caller, conversationId, {
+    type: 'HandBackToBot',
+    by: caller.principal.userId,
+    runId: randomUUID(),
+    flowId: body.flowId ?? null,
+  });
 }
 
 async function checkReferences(

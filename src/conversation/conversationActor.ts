@@ -1,18 +1,30 @@
 import type { ActorBehaviour, ActorSystem } from '../actors/actorSystem.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
+import type { BotPrepared, BotPreparer } from '../flow/botPreparation.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
 import { conversationEventOf } from './conversationEvents.ts';
 import { type ConversationState, evolveConversation, initialConversationState } from './conversationState.ts';
 import { decideConversation } from './decideConversation.ts';
 
-/** The conversation's behaviour for the actor runtime: its rules are in decide and evolve. */
-export const conversationBehaviour: ActorBehaviour<ConversationCommand, ConversationState> = {
-  category: 'conversation',
-  initialState: initialConversationState,
-  evolve: (state, event) =>
-    evolveConversation(state, conversationEventOf(event), event.metadata.organizationId),
-  decide: (command, state, context) => decideConversation(command, state, context.organizationId),
-};
+/**
+ * The conversation's behaviour for the actor runtime: its rules are in decide and evolve. With a
+ * `prepareBot`, the channel's chatbots run in the conversation's turns (without one, none does).
+ */
+export function conversationBehaviour(
+  prepareBot?: BotPreparer,
+): ActorBehaviour<ConversationCommand, ConversationState> {
+  return {
+    category: 'conversation',
+    initialState: initialConversationState,
+    evolve: (state, event) =>
+      evolveConversation(state, conversationEventOf(event), event.metadata.organizationId),
+    ...(prepareBot && {
+      prepare: (command, state, context) => prepareBot(command, state, context.organizationId),
+    }),
+    decide: (command, state, context, prepared) =>
+      decideConversation(command, state, context.organizationId, prepared as BotPrepared | undefined),
+  };
+}
 
 /**
  * Where conversation commands go: the local actor system, or (with REDIS_URL) a router that sends

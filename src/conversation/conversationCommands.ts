@@ -1,3 +1,4 @@
+import type { ApiOutcome } from '../flow/apiCall.ts';
 import type { InboundMessage, InboundStatus } from '../whatsapp/normaliseMessage.ts';
 import type { Author } from './conversationEvents.ts';
 import type { MetaError, OutboundContent } from './messageContent.ts';
@@ -54,4 +55,14 @@ export type ConversationCommand =
   | { type: 'MarkPending'; visibility: Visibility; by: string }
   | { type: 'AddNote'; visibility: Visibility; noteId: string; text: string; authorId: string }
   | { type: 'AddLabel'; visibility: Visibility; label: string; by: string }
-  | { type: 'RemoveLabel'; visibility: Visibility; label: string; by: string };
+  | { type: 'RemoveLabel'; visibility: Visibility; label: string; by: string }
+  /** From the flow worker: what a waiting run waited for (an API's answer, or its question's timeout). */
+  | {
+      type: 'ResumeFlow';
+      runId: string;
+      turn: number;
+      input: { kind: 'api_result'; requestId: string; outcome: ApiOutcome } | { kind: 'timeout' };
+      now: string;
+    }
+  /** The conversation goes back to the bot: unassigned, its chatbot on again, and a flow started when named. */
+  | { type: 'HandBackToBot'; visibility: Visibility; by: string; runId: string; flowId: string | null };

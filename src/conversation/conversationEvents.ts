@@ -1,4 +1,6 @@
 import type { RecordedEvent } from '../eventstore/eventStore.ts';
+import type { Value } from '../flow/expression.ts';
+import type { FlowStopReason, Step, Waiting } from '../flow/flowRun.ts';
 import type { InboundMessage } from '../whatsapp/normaliseMessage.ts';
 import type { InboundContent, MetaError, OutboundContent } from './messageContent.ts';
 
@@ -71,7 +73,34 @@ export type ConversationEvent =
   | { type: 'ConversationMarkedPending'; data: { by: string } }
   | { type: 'NoteAdded'; data: { noteId: string; text: string; authorId: string } }
   | { type: 'LabelAdded'; data: { label: string; by: string } }
-  | { type: 'LabelRemoved'; data: { label: string; by: string } };
+  | { type: 'LabelRemoved'; data: { label: string; by: string } }
+  /** A chatbot's trigger (or an agent handing back) started a run of a published flow version. */
+  | {
+      type: 'FlowRunStarted';
+      data: {
+        runId: string;
+        chatbotId: string | null;
+        flowId: string;
+        version: number;
+        trigger: { type: 'keyword' | 'default' | 'handback'; value: string | null };
+      };
+    }
+  /** One bot turn: the nodes it went through, the variables it set, and what the run waits for now. */
+  | {
+      type: 'FlowAdvanced';
+      data: {
+        runId: string;
+        turn: number;
+        flowId: string;
+        version: number;
+        steps: Step[];
+        set: Record<string, Value>;
+        waiting: Waiting | null;
+      };
+    }
+  | { type: 'FlowEnded'; data: { runId: string; reason: FlowStopReason; detail: string | null } }
+  /** An agent gave the conversation back to its chatbot. */
+  | { type: 'BotResumed'; data: { by: string } };
 
 export type ConversationEventType = ConversationEvent['type'];
 
@@ -94,6 +123,10 @@ export const conversationEventTypes: readonly ConversationEventType[] = [
   'NoteAdded',
   'LabelAdded',
   'LabelRemoved',
+  'FlowRunStarted',
+  'FlowAdvanced',
+  'FlowEnded',
+  'BotResumed',
 ];
 
 export const conversationStream = (conversationId: string) => `conversation-${conversationId}`;

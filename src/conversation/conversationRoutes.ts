@@ -12,6 +12,7 @@ import {
   assignConversation,
   type Caller,
   type CommandOutcome,
+  handBackToBot,
   markConversationPending,
   removeLabel,
   reopenConversation,
@@ -165,6 +166,13 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       'api/assignConversation',
     ),
     action('resolve', 'conversations.reply', 'Resolve', (c, id) => resolveConversation(deps, c, id)),
+    action(
+      'handback',
+      'conversations.assign',
+      'Hand back to the chatbot (unassigns; starts the flow named, if any)',
+      (c, id, body: { flowId?: string | null }) => handBackToBot(deps, c, id, body),
+      'api/handBackToBot',
+    ),
     action('reopen', 'conversations.reply', 'Reopen', (c, id) => reopenConversation(deps, c, id)),
     action('pending', 'conversations.reply', 'Mark pending (waiting on the business)', (c, id) =>
       markConversationPending(deps, c, id),

@@ -1,3 +1,5 @@
+import { answerText } from '../flow/answers.ts';
+import { type FlowRun, maxHistory } from '../flow/flowRun.ts';
 import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
 import type { MetaError } from './messageContent.ts';
 
@@ -39,6 +41,17 @@ export type ConversationState = {
   byClientMessageId: Map<string, string>;
   heldStatuses: Map<string, HeldStatus[]>;
   notes: Set<string>;
+  bot: BotState;
+};
+
+/** The chatbot's side of a conversation. */
+export type BotState = {
+  /** The flow run in progress, if any. */
+  run: FlowRun | null;
+  /** Humans have it (a handoff, an agent took over, a stopped run): no trigger starts a run until an agent hands back or the conversation is resolved. */
+  paused: boolean;
+  /** The customer's latest message as text: `{{message.text}}` in turns an answer did not start. */
+  lastText: string | null;
 };
 
 export const initialConversationState = (): ConversationState => ({
@@ -60,6 +73,7 @@ export const initialConversationState = (): ConversationState => ({
   byClientMessageId: new Map(),
   heldStatuses: new Map(),
   notes: new Set(),
+  bot: { run: null, paused: false, lastText: null },
 });
 
 const settle = (state: ConversationState, messageId: string) => {
@@ -87,6 +101,7 @@ export function evolveConversation(
       if (state.lastInboundAt === null || event.data.sentAt > state.lastInboundAt) {
         state.lastInboundAt = event.data.sentAt;
       }
+      state.bot.lastText = answerText(event.data.content) ?? state.bot.lastText;
       return state;
     case 'MessageQueued':
       state.outbound.set(event.data.messageId, {
@@ -155,6 +170,8 @@ export function evolveConversation(
     case 'ConversationResolved':
       state.status = 'resolved';
       state.snoozedUntil = null;
+      // The next conversation with this customer starts with the bot on.
+      state.bot.paused = false;
       return state;
     case 'ConversationReopened':
       state.status = 'open';
@@ -176,6 +193,35 @@ export function evolveConversation(
       return state;
     case 'LabelRemoved':
       state.labels.delete(event.data.label);
+      return state;
+    case 'FlowRunStarted':
+      state.bot.run = {
+        runId: event.data.runId,
+        chatbotId: event.data.chatbotId,
+        flow: { flowId: event.data.flowId, version: event.data.version },
+        variables: {},
+        waiting: null,
+        turn: 0,
+        history: [],
+      };
+      return state;
+    case 'FlowAdvanced': {
+      const run = state.bot.run;
+      if (run?.runId !== event.data.runId) return state;
+      run.turn = event.data.turn;
+      run.flow = { flowId: event.data.flowId, version: event.data.version };
+      Object.assign(run.variables, event.data.set);
+      run.waiting = event.data.waiting;
+      run.history.push(...event.data.steps);
+      if (run.history.length > maxHistory) run.history.splice(0, run.history.length - maxHistory);
+      return state;
+    }
+    case 'FlowEnded':
+      if (state.bot.run?.runId === event.data.runId) state.bot.run = null;
+      if (event.data.reason !== 'completed' && event.data.reason !== 'resolved') state.bot.paused = true;
+      return state;
+    case 'BotResumed':
+      state.bot.paused = false;
       return state;
     default:
       // Exhaustive for the compiler; at run time an event type newer than this code (a rolling

@@ -1,10 +1,12 @@
 import { AppError } from '../errors/catalogue.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
+import type { BotPrepared } from '../flow/botPreparation.ts';
 import { assertNever } from '../lang/assertNever.ts';
 import type { InboundStatus } from '../whatsapp/normaliseMessage.ts';
 import type { ConversationCommand, Visibility } from './conversationCommands.ts';
 import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
 import type { ConversationState, HeldStatus, OutboundStatus } from './conversationState.ts';
+import { botOnHandBack, botOnMessage, botOnResume, botSession, botStop } from './decideBot.ts';
 import type { MetaError } from './messageContent.ts';
 
 /** An event to append; `id` is set where a redelivered command must produce the very same event. */
@@ -21,13 +23,15 @@ const rank: Record<OutboundStatus, number> = { queued: 0, sent: 1, delivered: 2,
 /**
  * The conversation's rules, pure: given its state and a command, the events that follow. Refusals
  * throw an AppError; a command that changes nothing (a redelivery, a repeated resolve) returns [].
+ * `bot` is what the chatbot's turn reads, loaded beforehand when the command may run it.
  */
 export function decideConversation(
   command: ConversationCommand,
   state: ConversationState,
   organizationId: string,
+  bot?: BotPrepared,
 ): ConversationDraft[] {
-  if (command.type === 'ReceiveWebhook') return receiveWebhook(command, state);
+  if (command.type === 'ReceiveWebhook') return receiveWebhook(command, state, bot);
   if (!state.started || state.organizationId !== organizationId) throw noSuchConversation();
   switch (command.type) {
     case 'RecordSendAttempt': {
@@ -47,6 +51,8 @@ export function decideConversation(
       if (Date.parse(state.snoozedUntil) !== Date.parse(command.until)) return [];
       if (Date.parse(command.now) < Date.parse(command.until)) return [];
       return [{ type: 'ConversationReopened', data: { reason: 'snooze_ended', by: null } }];
+    case 'ResumeFlow':
+      return botOnResume(command, state, bot);
     default:
       break;
   }
@@ -63,30 +69,48 @@ export function decideConversation(
           `The customer last wrote at ${state.lastInboundAt}, more than 24 hours ago: send a template instead`,
         );
       }
-      return [
-        {
-          id: deterministicId(`${state.conversationId}/queued/${command.messageId}`),
-          type: 'MessageQueued',
-          data: {
-            messageId: command.messageId,
-            clientMessageId: command.clientMessageId,
-            channelId: state.channelId,
-            to: state.contact.waId,
-            content: command.content,
-            replyTo: command.replyTo,
-            author: command.author,
-          },
+      const queued: ConversationDraft = {
+        id: deterministicId(`${state.conversationId}/queued/${command.messageId}`),
+        type: 'MessageQueued',
+        data: {
+          messageId: command.messageId,
+          clientMessageId: command.clientMessageId,
+          channelId: state.channelId,
+          to: state.contact.waId,
+          content: command.content,
+          replyTo: command.replyTo,
+          author: command.author,
         },
-      ];
+      };
+      // An agent writing to the customer takes the conversation from its bot.
+      const taken =
+        command.author.kind === 'agent'
+          ? botStop(botSession(state), 'agent_takeover', `agent ${command.author.id} replied`)
+          : [];
+      return [queued, ...taken];
     }
     case 'Assign': {
       const assigneeId = command.assigneeId === undefined ? state.assigneeId : command.assigneeId;
       const queueId = command.queueId === undefined ? state.queueId : command.queueId;
       if (state.assigneeId === assigneeId && state.queueId === queueId) return [];
-      return [{ type: 'ConversationAssigned', data: { assigneeId, queueId, by: command.by } }];
+      const assigned: ConversationDraft = {
+        type: 'ConversationAssigned',
+        data: { assigneeId, queueId, by: command.by },
+      };
+      const taken =
+        assigneeId !== null
+          ? botStop(botSession(state), 'agent_takeover', `assigned to ${assigneeId} by ${command.by}`)
+          : [];
+      return [assigned, ...taken];
     }
     case 'Resolve':
-      return state.status === 'resolved' ? [] : [{ type: 'ConversationResolved', data: { by: command.by } }];
+      if (state.status === 'resolved') return [];
+      return [
+        ...botStop(botSession(state), 'resolved', `resolved by ${command.by}`),
+        { type: 'ConversationResolved', data: { by: command.by } },
+      ];
+    case 'HandBackToBot':
+      return botOnHandBack(command, state, bot);
     case 'Reopen':
       return state.status === 'open'
         ? []
@@ -146,6 +170,7 @@ function insideWindow(state: ConversationState, now: string): boolean {
 function receiveWebhook(
   command: Extract<ConversationCommand, { type: 'ReceiveWebhook' }>,
   state: ConversationState,
+  bot: BotPrepared | undefined,
 ): ConversationDraft[] {
   const { conversationId } = command;
   const drafts: ConversationDraft[] = [];
@@ -162,6 +187,11 @@ function receiveWebhook(
   }
 
   let status = state.status;
+  const session = botSession(state, {
+    conversationId,
+    channelId: command.channelId,
+    waId: command.contact.waId,
+  });
   const seen = new Set<string>();
   const messages = [...command.messages].sort((a, b) =>
     a.sentAt < b.sentAt ? -1 : a.sentAt > b.sentAt ? 1 : 0,
@@ -169,6 +199,9 @@ function receiveWebhook(
   for (const message of messages) {
     if (state.inbound.has(message.waMessageId) || seen.has(message.waMessageId)) continue;
     seen.add(message.waMessageId);
+    // A new conversation (its first message, however many the webhook carries), or one the customer
+    // reopens after it was resolved, is a new session for the bot (its default trigger).
+    const newSession = (!state.started && seen.size === 1) || status === 'resolved';
     if (status === 'resolved' || status === 'snoozed') {
       drafts.push({ type: 'ConversationReopened', data: { reason: 'customer_message', by: null } });
       status = 'open';
@@ -187,6 +220,7 @@ function receiveWebhook(
         referral: message.referral ?? null,
       },
     });
+    drafts.push(...botOnMessage(session, state, { messageId, content: message.content }, newSession, bot));
   }
 
   drafts.push(...applyStatuses(command.statuses, state, conversationId));

@@ -1,5 +1,6 @@
 import { type DatabasePool, sql } from 'slonik';
 import type { LeaderLock } from '../db/leaderLock.ts';
+import { LeaderLoop } from '../db/leaderLoop.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { ConversationActors } from './conversationActor.ts';
@@ -15,10 +16,7 @@ const batch = 100;
  * workers' leader lock. The conversation decides: a timer that is stale by then changes nothing.
  */
 export class SnoozeWaker {
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wakeUp: (() => void) | undefined;
+  private readonly loop: LeaderLoop;
 
   constructor(
     private readonly deps: {
@@ -28,32 +26,20 @@ export class SnoozeWaker {
       leader: LeaderLock;
       logger: Logger;
     },
-  ) {}
+  ) {
+    this.loop = new LeaderLoop(
+      deps,
+      { pollMs, failure: 'snoozed conversations not woken; trying again' },
+      () => this.wakeDue(),
+    );
+  }
 
   start(): void {
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.wakeUp?.();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      if (await this.deps.leader.tryAcquire()) {
-        await this.wakeDue().catch((error: unknown) =>
-          this.deps.logger.error({ err: error }, 'snoozed conversations not woken; trying again'),
-        );
-      }
-      await new Promise<void>((resolve) => {
-        this.wakeUp = resolve;
-        this.timer = setTimeout(resolve, pollMs);
-      });
-    }
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   private async wakeDue(): Promise<void> {

@@ -79,7 +79,20 @@ export function conversationDelta(event: RecordedEvent, previous: bigint | null)
     conversationId: streamId(event.streamName),
     position: String(event.position),
     previous: previous === null ? null : String(previous),
-    event: { type: event.type, data: event.data, occurredAt: event.metadata.occurredAt },
+    event: { type: event.type, data: forConsoles(event), occurredAt: event.metadata.occurredAt },
     inbox: null,
   };
+}
+
+/**
+ * Event data as agents see it. A flow's pending API request stays out: its URL, headers and body may
+ * hold the credentials of the business's own systems, which the flow's author put there for the
+ * server, not for every agent.
+ */
+function forConsoles(event: RecordedEvent): unknown {
+  if (event.type !== 'FlowAdvanced') return event.data;
+  const data = event.data as { waiting: { kind: string; request?: unknown } | null };
+  if (data.waiting?.kind !== 'api') return data;
+  const { request: _hidden, ...waiting } = data.waiting;
+  return { ...data, waiting };
 }

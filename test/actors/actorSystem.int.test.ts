@@ -44,7 +44,7 @@ describe('conversation actors on Postgres', { timeout: 120_000 }, () => {
     store = opened.store,
     options: Partial<ConstructorParameters<typeof ActorSystem>[2]> = {},
   ) =>
-    new ActorSystem<ConversationCommand, ConversationState>(store, conversationBehaviour, {
+    new ActorSystem<ConversationCommand, ConversationState>(store, conversationBehaviour(), {
       mailboxLimit: 1000,
       idleMs: 60_000,
       maxConflictRetries: 50,

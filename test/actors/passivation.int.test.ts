@@ -36,7 +36,7 @@ describe('actor passivation', { timeout: 60_000 }, () => {
   it('tells its listeners the key of each actor it drops from memory, once idle', async () => {
     const actors = new ActorSystem<ConversationCommand, ConversationState>(
       opened.store,
-      conversationBehaviour,
+      conversationBehaviour(),
       {
         mailboxLimit: 10,
         idleMs: 50,

@@ -71,7 +71,7 @@ describe('conversation routing across nodes', { skip, timeout: 120_000 }, () => 
     const registry = new Registry();
     const actors = new ActorSystem<ConversationCommand, ConversationState>(
       opened.store,
-      conversationBehaviour,
+      conversationBehaviour(),
       {
         mailboxLimit: options.mailboxLimit ?? 1000,
         idleMs: options.idleMs ?? 60_000,

@@ -59,7 +59,7 @@ describe('a server killed while projecting', { timeout: 240_000 }, () => {
       registry: testRegistry(),
       logger: testLogger,
     });
-    const actors = new ActorSystem(store, conversationBehaviour, {
+    const actors = new ActorSystem(store, conversationBehaviour(), {
       mailboxLimit: 1000,
       idleMs: 60_000,
       maxConflictRetries: 10,
