@@ -1,6 +1,10 @@
+import type { DatabasePool } from 'slonik';
 import type { ActorBehaviour, ActorSystem } from '../actors/actorSystem.ts';
+import type { LeaderLock } from '../db/leaderLock.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
 import type { BotPrepared, BotPreparer } from '../flow/botPreparation.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
 import { conversationEventOf } from './conversationEvents.ts';
 import { type ConversationState, evolveConversation, initialConversationState } from './conversationState.ts';
@@ -31,6 +35,15 @@ export function conversationBehaviour(
  * each command to the node holding the conversation's lease.
  */
 export type ConversationActors = Pick<ActorSystem<ConversationCommand, ConversationState>, 'send'>;
+
+/** What a background worker that sends commands to conversations (snooze waker, flow worker) uses. */
+export type ConversationWorkerDeps = {
+  pool: DatabasePool;
+  conversations: ConversationActors;
+  projections: ProjectionRunner;
+  leader: LeaderLock;
+  logger: Logger;
+};
 
 /**
  * One conversation per organization, WhatsApp number and customer: its id is derived from the three,

@@ -1,9 +1,6 @@
-import { type DatabasePool, sql } from 'slonik';
-import type { LeaderLock } from '../db/leaderLock.ts';
+import { sql } from 'slonik';
 import { LeaderLoop } from '../db/leaderLoop.ts';
-import type { Logger } from '../log/logger.ts';
-import type { ProjectionRunner } from '../projection/projectionRunner.ts';
-import type { ConversationActors } from './conversationActor.ts';
+import type { ConversationWorkerDeps } from './conversationActor.ts';
 
 type DueTimer = { conversation_id: string; organization_id: string; due_at: Date };
 
@@ -18,15 +15,7 @@ const batch = 100;
 export class SnoozeWaker {
   private readonly loop: LeaderLoop;
 
-  constructor(
-    private readonly deps: {
-      pool: DatabasePool;
-      conversations: ConversationActors;
-      projections: ProjectionRunner;
-      leader: LeaderLock;
-      logger: Logger;
-    },
-  ) {
+  constructor(private readonly deps: ConversationWorkerDeps) {
     this.loop = new LeaderLoop(
       deps,
       { pollMs, failure: 'snoozed conversations not woken; trying again' },

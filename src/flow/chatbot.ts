@@ -16,8 +16,8 @@ export type BusinessHours = {
   closedFlowId?: string;
 };
 
-export type Chatbot = {
-  id: string;
+/** What an admin sets on a chatbot. */
+export type ChatbotSettings = {
   name: string;
   channelId: string;
   flowId: string;
@@ -25,3 +25,5 @@ export type Chatbot = {
   businessHours: BusinessHours | null;
   enabled: boolean;
 };
+
+export type Chatbot = ChatbotSettings & { id: string };

@@ -12,9 +12,9 @@ import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import { changeEntity, createEntity } from '../identity/entityCommands.ts';
 import { securedRoutes } from '../identity/secured.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
-import type { BusinessHours, ChatbotTrigger } from './chatbot.ts';
+import type { BusinessHours, ChatbotSettings, ChatbotTrigger } from './chatbot.ts';
 import { chatbotSettingErrors } from './chatbotSettings.ts';
-import { type ChatbotSettings, type ChatbotUpdated, chatbotStream, evolveChatbot } from './flowEvents.ts';
+import { type ChatbotUpdated, chatbotStream, evolveChatbot } from './flowEvents.ts';
 import { findChatbot, flowsAmong, listChatbots } from './flowQueries.ts';
 
 export type ChatbotRouteDeps = {

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../eventstore/eventStore.ts';
-import type { BusinessHours, ChatbotTrigger } from './chatbot.ts';
+import type { ChatbotSettings } from './chatbot.ts';
 import type { FlowDefinition } from './flowDefinition.ts';
 
 /**
@@ -9,14 +9,6 @@ import type { FlowDefinition } from './flowDefinition.ts';
  */
 export type FlowDraftSaved = { flowId: string; version: number; name: string; definition: FlowDefinition };
 export type FlowPublished = { flowId: string; version: number };
-export type ChatbotSettings = {
-  name: string;
-  channelId: string;
-  flowId: string;
-  triggers: ChatbotTrigger[];
-  businessHours: BusinessHours | null;
-  enabled: boolean;
-};
 export type ChatbotCreated = ChatbotSettings & { chatbotId: string };
 /** The number a chatbot answers on never changes. */
 export type ChatbotUpdated = Partial<Omit<ChatbotSettings, 'channelId'>>;

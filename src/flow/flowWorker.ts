@@ -1,10 +1,7 @@
-import { type DatabasePool, sql } from 'slonik';
-import type { ConversationActors } from '../conversation/conversationActor.ts';
+import { sql } from 'slonik';
+import type { ConversationWorkerDeps } from '../conversation/conversationActor.ts';
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
-import type { LeaderLock } from '../db/leaderLock.ts';
 import { LeaderLoop } from '../db/leaderLoop.ts';
-import type { Logger } from '../log/logger.ts';
-import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import { type ApiCallPolicy, type ApiRequest, performApiCall } from './apiCall.ts';
 
 type Work = {
@@ -38,13 +35,7 @@ export class FlowWorker {
   private readonly calls = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: {
-      pool: DatabasePool;
-      conversations: ConversationActors;
-      projections: ProjectionRunner;
-      leader: LeaderLock;
-      logger: Logger;
-    },
+    private readonly deps: ConversationWorkerDeps,
     private readonly options: { policy: ApiCallPolicy; concurrency: number },
   ) {
     this.loop = new LeaderLoop(deps, { pollMs, failure: 'flow work not done; trying again' }, () =>

@@ -4,9 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
-import { type Response, startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
 import { type FakeGraphApi, startFakeGraphApi } from '../support/fakeGraphApi.ts';
 import { statusUpdate, textMessage, webhookBody } from '../support/metaWebhook.ts';
+import { ok } from '../support/schemaResponse.ts';
 import { orgWithChannel, postWebhook, type TestChannel } from '../support/whatsapp.ts';
 
 const secret = 'read-models-app-secret';
@@ -24,18 +25,6 @@ async function eventually<T>(check: () => Promise<T>, timeoutMs = 15_000): Promi
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-}
-
-/** A response with the expected status whose body matches its schema. */
-function ok(response: Response, schema: string, status = 200) {
-  assert.equal(response.status, status, JSON.stringify(response.body));
-  assert.deepEqual(
-    registry.validate(schema, response.body),
-    [],
-    `${schema}: ${JSON.stringify(response.body)}`,
-  );
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies field by field
-  return response.body as any;
 }
 
 describe('conversation and contact read models over HTTP', { timeout: 240_000 }, () => {

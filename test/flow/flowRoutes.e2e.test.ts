@@ -3,23 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FlowDefinition } from '../../src/flow/flowDefinition.ts';
 import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
-import { type Response, startTestApp, type TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { ok } from '../support/schemaResponse.ts';
 import { orgWithChannel, type TestChannel } from '../support/whatsapp.ts';
 
 const password = 'correct horse battery staple';
 const registry = new SchemaRegistry();
-
-/** A response with the expected status whose body matches its schema. */
-function ok(response: Response, schema: string, status = 200) {
-  assert.equal(response.status, status, JSON.stringify(response.body));
-  assert.deepEqual(
-    registry.validate(schema, response.body),
-    [],
-    `${schema}: ${JSON.stringify(response.body)}`,
-  );
-  // biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies field by field
-  return response.body as any;
-}
 
 const greeting = (text = 'Hello {{contact.name}}'): FlowDefinition => ({
   start: 'hello',
