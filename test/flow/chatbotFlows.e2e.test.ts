@@ -236,6 +236,43 @@ describe('chatbot flows driven by signed webhooks', { timeout: 240_000 }, () => 
     assert.equal(typesOf(after).filter((type) => type === 'FlowRunStarted').length, 1);
   });
 
+  it('answers a webhook Meta delivers twice, or out of order with its answer, once', async () => {
+    const org = await orgWithChannel(t, 'redelivery');
+    const flowId = await publishedFlow(org, {
+      start: 'ask',
+      nodes: [
+        {
+          id: 'ask',
+          type: 'question',
+          text: 'Your city?',
+          variable: 'city',
+          input: { kind: 'text' },
+          next: 'bye',
+        },
+        { id: 'bye', type: 'text', text: 'Sunny in {{city}}.' },
+      ],
+    });
+    await chatbot(org, flowId, [{ type: 'default' }]);
+    const ivo = customer(org);
+    const greeting = textMessage(ivo.waId, `wamid.${randomUUID()}`, 'hello', 1_700_000_000);
+    const hello = webhookBody({ phoneNumberId: org.phoneNumberId, messages: [greeting] });
+    await Promise.all([postWebhook(t, hello, secret), postWebhook(t, hello, secret)]);
+    assert.equal((await postWebhook(t, hello, secret)).status, 200);
+    await ivo.waitForBot(1);
+    // The answer and a late copy of the greeting in one body: the greeting is known, the answer is new.
+    const answer = textMessage(ivo.waId, `wamid.${randomUUID()}`, 'Lisbon', 1_700_000_060);
+    const both = webhookBody({
+      phoneNumberId: org.phoneNumberId,
+      messages: [answer, greeting],
+    });
+    assert.equal((await postWebhook(t, both, secret)).status, 200);
+    await ivo.waitForBot(2);
+    const events = await ivo.events((all) => ended(all) !== undefined);
+    assert.deepEqual(ivo.botSaid(), ['Your city?', 'Sunny in Lisbon.']);
+    assert.equal(typesOf(events).filter((type) => type === 'FlowRunStarted').length, 1);
+    assert.equal(typesOf(events).filter((type) => type === 'MessageReceived').length, 2);
+  });
+
   it('starts a chatbot on its keyword, and not on other messages', async () => {
     const org = await orgWithChannel(t, 'keywords');
     const flowId = await publishedFlow(org, {
