@@ -94,7 +94,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
   // Chatbots run inside the conversation actors' turns, reading their flows through this cache.
   const flowCatalog = new FlowCatalog(pool);
-  const prepareBot = botPreparer({ catalog: flowCatalog, pool, maxSteps: config.FLOW_MAX_STEPS });
+  const prepareBot = botPreparer({ catalog: flowCatalog, maxSteps: config.FLOW_MAX_STEPS });
   const actors = new ActorSystem(eventStore, conversationBehaviour(prepareBot), {
     mailboxLimit: config.ACTOR_MAILBOX_LIMIT,
     idleMs: config.ACTOR_IDLE_SECONDS * 1000,
@@ -150,7 +150,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (projection === 'outbound') sender.wake();
     if (projection === 'identity' && batch.some((event) => event.type.startsWith('Channel')))
       directory.invalidate();
-    if (projection === 'flows') flowCatalog.invalidate();
+    if (
+      projection === 'flows' ||
+      (projection === 'conversations' && batch.some((e) => e.type === 'ContactUpdated'))
+    )
+      flowCatalog.invalidate();
     if (projection === 'flow-runs') flowWorker.wake();
   });
   await projections.start();

@@ -313,7 +313,7 @@ async function main(): Promise<boolean> {
     const { organizationId } = seeded;
     // As src/app.ts builds them.
     const catalog = new FlowCatalog(pool);
-    const prepareBot = botPreparer({ catalog, pool, maxSteps: flowMaxSteps });
+    const prepareBot = botPreparer({ catalog, maxSteps: flowMaxSteps });
     const bareActors = new ActorSystem(store, conversationBehaviour(), actorOptions);
     const botActors = new ActorSystem(store, conversationBehaviour(prepareBot), actorOptions);
 

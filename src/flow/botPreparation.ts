@@ -1,8 +1,5 @@
-import { type DatabasePool, sql } from 'slonik';
-import { contactIdFor } from '../conversation/contact.ts';
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
 import type { ConversationState } from '../conversation/conversationState.ts';
-import { asTenant } from '../db/pool.ts';
 import type { Chatbot } from './chatbot.ts';
 import type { Value } from './expression.ts';
 import type { FlowCatalog } from './flowCatalog.ts';
@@ -48,12 +45,7 @@ export function botEnvironment(prepared: BotPrepared, chatbotId: string | null):
   };
 }
 
-export function botPreparer(deps: {
-  catalog: FlowCatalog;
-  pool: DatabasePool;
-  maxSteps: number;
-  now?: () => Date;
-}): BotPreparer {
+export function botPreparer(deps: { catalog: FlowCatalog; maxSteps: number; now?: () => Date }): BotPreparer {
   const { catalog } = deps;
   return async (command, state, organizationId) => {
     const channelId = command.type === 'ReceiveWebhook' ? command.channelId : state.channelId;
@@ -96,7 +88,7 @@ export function botPreparer(deps: {
       chatbots,
       definitions,
       published,
-      contact: await contactOf(deps.pool, organizationId, waId, profileName),
+      contact: await contactOf(catalog, organizationId, waId, profileName),
     };
   };
 }
@@ -127,15 +119,11 @@ function startingPoints(
 }
 
 async function contactOf(
-  pool: DatabasePool,
+  catalog: FlowCatalog,
   organizationId: string,
   waId: string,
   profileName: string | null,
 ): Promise<BotPrepared['contact']> {
-  const row = (await asTenant(pool, organizationId, (tx) =>
-    tx.maybeOne(sql.unsafe`
-      SELECT name, attributes FROM rm.contacts
-       WHERE organization_id = ${organizationId} AND contact_id = ${contactIdFor(organizationId, waId)}`),
-  )) as { name: string | null; attributes: Record<string, Value> } | null;
-  return { name: row?.name ?? profileName, waId, attributes: row?.attributes ?? {} };
+  const known = await catalog.contact(organizationId, waId);
+  return { name: known?.name ?? profileName, waId, attributes: known?.attributes ?? {} };
 }

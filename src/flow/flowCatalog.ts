@@ -1,6 +1,8 @@
 import { type DatabasePool, sql } from 'slonik';
+import { contactIdFor } from '../conversation/contact.ts';
 import { asTenant } from '../db/pool.ts';
 import type { Chatbot } from './chatbot.ts';
+import type { Value } from './expression.ts';
 import type { FlowDefinition } from './flowDefinition.ts';
 import { type ChatbotRow, chatbotColumns, toChatbot } from './flowQueries.ts';
 
@@ -10,10 +12,14 @@ const maxTimedEntries = 100_000;
 
 type Timed<T> = { value: T; until: number };
 
+/** What agents set on a contact (rm.contacts), as bot turns read it. */
+export type BotContact = { name: string | null; attributes: Record<string, Value> };
+
 /**
  * What the conversation actor reads before a bot turn, kept off the database on the webhook hot path:
- * a number's chatbots and a flow's published version for `ttlMs` (and until `invalidate`, which runs
- * when the flows projection applies a batch on this node), and saved definitions, which never change,
+ * a number's chatbots, a flow's published version and a contact's name and attributes for `ttlMs`
+ * (and until `invalidate`, which runs when the flows projection, or a contact change, is applied on
+ * this node), and saved definitions, which never change,
  * for as long as the LRU keeps them. Concurrent misses for one key share one query; a query that
  * started before an `invalidate` serves its callers but caches nothing.
  */
@@ -22,6 +28,7 @@ export class FlowCatalog {
   private readonly maxDefinitions: number;
   private readonly chatbots = new Map<string, Timed<Chatbot[]>>();
   private readonly published = new Map<string, Timed<number | null>>();
+  private readonly contacts = new Map<string, Timed<BotContact | null>>();
   /** Insertion order is recency: a hit moves its entry to the end, eviction takes the first. */
   private readonly definitions = new Map<string, FlowDefinition>();
   private readonly inFlight = new Map<string, Promise<unknown>>();
@@ -71,6 +78,20 @@ export class FlowCatalog {
     );
   }
 
+  /** The contact agents know as this customer, or null when they have set nothing yet. Cached ttlMs. */
+  contact(organizationId: string, waId: string): Promise<BotContact | null> {
+    if (!uuidPattern.test(organizationId)) return Promise.resolve(null);
+    const contactId = contactIdFor(organizationId, waId);
+    return this.timed(this.contacts, `contact/${contactId}`, async () => {
+      const row = await asTenant(this.pool, organizationId, (tx) =>
+        tx.maybeOne(sql.unsafe`
+          SELECT name, attributes FROM rm.contacts
+           WHERE organization_id = ${organizationId} AND contact_id = ${contactId}`),
+      );
+      return row as BotContact | null;
+    });
+  }
+
   /** A version's definition (immutable once saved, so cached without expiry, LRU-bounded), or null. */
   async definition(organizationId: string, flowId: string, version: number): Promise<FlowDefinition | null> {
     if (!uuidPattern.test(organizationId) || !uuidPattern.test(flowId) || !Number.isInteger(version)) {
@@ -101,11 +122,12 @@ export class FlowCatalog {
     return definition as FlowDefinition;
   }
 
-  /** Drops the TTL caches (called when the flows projection applied a batch on this node). */
+  /** Drops the TTL caches (called when the flows projection, or a contact change, was applied on this node). */
   invalidate(): void {
     this.generation += 1;
     this.chatbots.clear();
     this.published.clear();
+    this.contacts.clear();
     // Queries already running may have read before the batch: later callers must not join them.
     for (const key of this.inFlight.keys()) {
       if (!key.startsWith('definition/')) this.inFlight.delete(key);

@@ -25,20 +25,19 @@ export function runFlow(
   const variables: Record<string, Value> = { ...run.variables };
   const turn: FlowTurn = { steps: [], messages: [], set: {}, flow: run.flow, outcome: { kind: 'end' } };
   let ids = 0;
-  const context = (flow: FlowRef): NodeContext => {
-    const lookup = flowLookup(variables, env, messageText);
-    return {
-      env,
-      flow,
-      lookup,
-      render: (template) => interpolate(template, lookup),
-      send: (content) => turn.messages.push(content),
-      set: (name, value) => {
-        variables[name] = value;
-        turn.set[name] = value;
-      },
-      newId: () => deterministicId(`${run.runId}/${run.turn + 1}/${ids++}`),
-    };
+  // One context for the whole turn: a step costs a few microseconds, and building closures per node
+  // was a good part of them.
+  const lookup = flowLookup(variables, env, messageText);
+  const context: NodeContext = {
+    env,
+    lookup,
+    render: (template) => interpolate(template, lookup),
+    send: (content) => turn.messages.push(content),
+    set: (name, value) => {
+      variables[name] = value;
+      turn.set[name] = value;
+    },
+    newId: () => deterministicId(`${run.runId}/${run.turn + 1}/${ids++}`),
   };
   const finish = (outcome: FlowTurn['outcome']) => {
     turn.outcome = outcome;
@@ -60,7 +59,7 @@ export function runFlow(
     turn.steps.push(step(flow, node));
     outcome = attempt(
       () =>
-        executorFor(node).resume?.(node as never, waiting, input, context(flow)) ?? {
+        executorFor(node).resume?.(node as never, waiting, input, context) ?? {
           kind: 'next',
           to: node.next,
         },
@@ -98,8 +97,7 @@ export function runFlow(
           );
         }
         turn.steps.push(step(flow, node));
-        const here = flow;
-        outcome = attempt(() => executorFor(node).enter(node as never, context(here)));
+        outcome = attempt(() => executorFor(node).enter(node as never, context));
         break;
       }
       default:

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { DatabasePool } from 'slonik';
+import { conversationsProjection } from '../../projections/conversations.ts';
 import { flowsProjection } from '../../projections/flows.ts';
+import { contactIdFor, contactStream } from '../../src/conversation/contact.ts';
+import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import { toNewEvents } from '../../src/eventsourcing/commandHandler.ts';
 import { FlowCatalog } from '../../src/flow/flowCatalog.ts';
 import type { FlowDefinition } from '../../src/flow/flowDefinition.ts';
@@ -26,7 +29,12 @@ describe('flow catalog', { timeout: 60_000 }, () => {
   let queries = 0;
   before(async () => {
     env = await openTestEventStore('flow_catalog');
-    runner = new ProjectionRunner(env.store, env.pool, [flowsProjection], testLogger);
+    runner = new ProjectionRunner(
+      env.store,
+      env.pool,
+      [flowsProjection, conversationsProjection],
+      testLogger,
+    );
     await runner.start();
     counted = new Proxy(env.pool, {
       get(target, property, receiver) {
@@ -84,6 +92,30 @@ describe('flow catalog', { timeout: 60_000 }, () => {
     const result = await action();
     return { result, made: queries - start };
   };
+
+  it('serves the name and attributes agents set on a contact, from cache until invalidate', async () => {
+    const org = randomUUID();
+    const channelId = randomUUID();
+    const waId = '15550800001';
+    const catalog = new FlowCatalog(counted);
+    assert.equal(await catalog.contact(org, waId), null);
+
+    const conversationId = conversationIdFor(org, channelId, waId);
+    await append(org, `conversation-${conversationId}`, 'ConversationStarted', {
+      conversationId,
+      channelId,
+      contact: { waId, name: 'Ana from WhatsApp' },
+    });
+    const contact = contactStream(contactIdFor(org, waId));
+    await append(org, contact, 'ContactUpdated', { name: 'Ana Souza', attributes: { plan: 'gold' } });
+    // The earlier "nobody" is what a bot turn sees until the cache is dropped (the app drops it
+    // when the conversations projection applies a ContactUpdated).
+    assert.equal((await counting(() => catalog.contact(org, waId))).made, 0);
+    catalog.invalidate();
+    assert.deepEqual(await catalog.contact(org, waId), { name: 'Ana Souza', attributes: { plan: 'gold' } });
+    // Another organization's customer with the same number is another contact.
+    assert.equal(await catalog.contact(randomUUID(), waId), null);
+  });
 
   it("serves a channel's enabled chatbots oldest first, from cache until the TTL passes or invalidate", async () => {
     const org = randomUUID();

@@ -1,12 +1,11 @@
 import type { OutboundContent } from '../../conversation/messageContent.ts';
 import type { Value } from '../expression.ts';
 import type { FlowNode, FlowNodeType } from '../flowDefinition.ts';
-import type { BotEnvironment, FlowInput, FlowRef, FlowTurn, Waiting } from '../flowRun.ts';
+import type { BotEnvironment, FlowInput, FlowTurn, Waiting } from '../flowRun.ts';
 
 /** What a node may read and do during a step. */
 export type NodeContext = {
   env: BotEnvironment;
-  flow: FlowRef;
   /** A variable, a contact field, `message.text`, `business.open`; undefined when unknown. */
   lookup(name: string): Value | undefined;
   /** `{{name}}` interpolation with the same lookup. */
