@@ -46,9 +46,14 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
    * definition names, plus `ownId`), and refuses the definition with its issues under /definition.
    * Returns whether `ownId` is a flow of the organization.
    */
-  const checkDefinition = async (me: Principal, definition: FlowDefinition, ownId: string) => {
-    const named = definition.nodes.flatMap((node) =>
-      node.type === 'jump_to_flow' && uuidPattern.test(node.flowId) ? [node.flowId.toLowerCase()] : [],
+  const checkDefinition = async (me: Principal, definition: unknown, ownId: string) => {
+    // Not checked yet (validateFlow checks the shape too, to name each node at fault): read with care.
+    const nodes = (definition as { nodes?: unknown }).nodes;
+    const named = (Array.isArray(nodes) ? (nodes as Partial<Record<string, unknown>>[]) : []).flatMap(
+      (node) =>
+        node?.type === 'jump_to_flow' && typeof node.flowId === 'string' && uuidPattern.test(node.flowId)
+          ? [node.flowId.toLowerCase()]
+          : [],
     );
     const existing = await asTenant(deps.pool, me.organizationId, (tx) =>
       flowsAmong(tx, me.organizationId, [...new Set([...named, ownId])]),

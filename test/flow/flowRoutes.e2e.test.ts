@@ -199,13 +199,7 @@ describe('flows over HTTP', { timeout: 120_000 }, () => {
       ['POST', '/flows', { name: 'No definition' }, '/definition'],
       ['POST', '/flows', { name: '', definition: greeting() }, '/name'],
       ['POST', '/flows', { name: 'x', definition: greeting(), extra: 1 }, '/extra'],
-      ['POST', '/flows', { name: 'x', definition: { start: 'a', nodes: [] } }, '/definition/nodes'],
-      [
-        'POST',
-        '/flows',
-        { name: 'x', definition: { start: 'a', nodes: [{ id: 'a', type: 'teleport' }] } },
-        '/definition/nodes/0/type',
-      ],
+      ['POST', '/flows', { name: 'x', definition: 'not an object' }, '/definition'],
       ['PUT', `/flows/${id}`, { name: 'only a name' }, '/definition'],
       ['POST', `/flows/${id}/publish`, { version: 0 }, '/version'],
     ];
@@ -220,6 +214,37 @@ describe('flows over HTTP', { timeout: 120_000 }, () => {
     }
     assert.equal(ok(await call('GET', `/flows/${id}`), 'api/flow').latestVersion, 1);
     assert.equal(ok(await call('GET', `/flows/${id}`), 'api/flow').publishedVersion, null);
+  });
+
+  it("refuses a definition's shape like its graph: one flow.invalid_definition naming each node", async () => {
+    const cases: [unknown, { path: string; nodeId?: string }[]][] = [
+      [{ start: 'a', nodes: [] }, [{ path: '/definition/nodes' }]],
+      [
+        { start: 'a', nodes: [{ id: 'a', type: 'teleport' }] },
+        [{ path: '/definition/nodes/0/type', nodeId: 'a' }],
+      ],
+      [
+        { start: 'a', nodes: [{ id: 'a', type: 'text', colour: 'red' }] },
+        [
+          { path: '/definition/nodes/0/text', nodeId: 'a' },
+          { path: '/definition/nodes/0/colour', nodeId: 'a' },
+        ],
+      ],
+      [{ nodes: 'none' }, [{ path: '/definition/start' }, { path: '/definition/nodes' }]],
+    ];
+    for (const [definition, expected] of cases) {
+      const response = await call('POST', '/flows', { name: 'Shapeless', definition });
+      assert.equal(response.status, 422, JSON.stringify(definition));
+      assert.equal(response.body.code, 'flow.invalid_definition');
+      assert.deepEqual(
+        response.body.errors.map(({ path, nodeId }: { path: string; nodeId?: string }) => ({
+          path,
+          ...(nodeId === undefined ? {} : { nodeId }),
+        })),
+        expected,
+        JSON.stringify(response.body.errors),
+      );
+    }
   });
 
   it("answers 404 for another organization's flows and chatbots, and lists none of them", async () => {
