@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import type { FlowDefinition } from '../../src/flow/flowDefinition.ts';
 import type { MetaMessage } from '../../src/whatsapp/webhookPayload.ts';
+import { TestSocket } from '../realtime/wsClient.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { bodyOf, type FakeGraphApi, startFakeGraphApi } from '../support/fakeGraphApi.ts';
 import { textMessage, webhookBody } from '../support/metaWebhook.ts';
@@ -197,12 +198,30 @@ describe('chatbot flows driven by signed webhooks', { timeout: 240_000 }, () => 
     const ana = customer(org);
     await ana.says('hello');
     await ana.waitForBot(1);
+    // An agent console watching the conversation sees the bot's turns as they happen.
+    const agentConsole = await TestSocket.open(t.app.port, org.accessToken);
+    agentConsole.send({ op: 'subscribe', topic: `conversation:${ana.id}` });
+    await agentConsole.next((frame) => frame.op === 'subscribed');
     await ana.says('Ana');
     await ana.waitForBot(2);
     await ana.says('ana at bigco');
     await ana.waitForBot(3);
     await ana.says('ana@BigCo.com');
     await ana.waitForBot(5);
+    // The pending request reached the console without its URL, headers or body (the CRM's key).
+    const waiting = await agentConsole.next(
+      (frame) =>
+        frame.op === 'delta' &&
+        frame.event.type === 'FlowAdvanced' &&
+        frame.event.data.waiting?.kind === 'api',
+    );
+    assert.deepEqual(Object.keys(waiting.event.data.waiting).sort(), ['kind', 'nodeId', 'requestId']);
+    assert.doesNotMatch(JSON.stringify(agentConsole.frames), /crm-key-of-the-business/);
+    const botMessage = await agentConsole.next(
+      (frame) => frame.op === 'delta' && frame.event.type === 'MessageQueued',
+    );
+    assert.equal(botMessage.event.data.author.kind, 'bot');
+    agentConsole.close();
     assert.deepEqual(ana.botSaid(), [
       "Hi! What's your name?",
       'Thanks Ana. Your work email?',

@@ -97,6 +97,12 @@ describe('a server killed while a flow waits for its API call', { timeout: 120_0
       assert.ok(Date.now() < deadline, 'the flow worker never called');
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+    // The conversation is not blocked by the call in flight: the customer's next message is taken.
+    const more = webhookBody({
+      phoneNumberId: org.phoneNumberId,
+      messages: [textMessage(waId, 'wamid.crash-more', 'still there?')],
+    });
+    assert.equal((await postWebhook(http(), more, secret)).status, 200);
     server.child.kill('SIGKILL');
     await server.exited;
     for (const response of held) response.destroy();
