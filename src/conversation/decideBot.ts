@@ -57,7 +57,7 @@ export function botOnMessage(
   if (run) {
     // A run waiting on its API call lets the message pass: the flow reads `message.text` later.
     if (run.waiting?.kind !== 'answer') return [];
-    return advance(session, state, prepared, { kind: 'answer', content: message.content }, text);
+    return advance(session, prepared, { kind: 'answer', content: message.content }, text);
   }
   if (session.paused || session.assigneeId !== null) return [];
   const triggered = triggeredChatbot(prepared.chatbots, text, newSession);
@@ -68,7 +68,7 @@ export function botOnMessage(
     closedFlowId && chatbot.businessHours && !isOpen(chatbot.businessHours, prepared.now)
       ? closedFlowId
       : chatbot.flowId;
-  return start(session, state, prepared, {
+  return start(session, prepared, {
     runId: deterministicId(`${session.conversationId}/run/${message.messageId}`),
     chatbotId: chatbot.id,
     flowId,
@@ -95,7 +95,7 @@ export function botOnResume(
   ) {
     return [];
   }
-  return advance(botSession(state), state, prepared, input, state.bot.lastText);
+  return advance(botSession(state), prepared, input, state.bot.lastText);
 }
 
 /** An agent hands the conversation back: unassigned, the bot on again, and the flow named started. */
@@ -129,7 +129,7 @@ export function botOnHandBack(
   if (command.flowId === null || !prepared) return drafts;
   const chatbotId = prepared.chatbots.find((chatbot) => chatbot.flowId === command.flowId)?.id ?? null;
   drafts.push(
-    ...start(session, state, prepared, {
+    ...start(session, prepared, {
       runId: command.runId,
       chatbotId,
       flowId: command.flowId,
@@ -150,12 +150,13 @@ export function botStop(
   const runId = session.run.runId;
   session.run = null;
   if (reason !== 'completed' && reason !== 'resolved') session.paused = true;
-  return [{ type: 'FlowEnded', data: { runId, reason, detail: detail && detail.slice(0, 2000) } }];
+  return [
+    { type: 'FlowEnded', data: { runId, reason, detail: detail === null ? null : detail.slice(0, 2000) } },
+  ];
 }
 
 function start(
   session: BotSession,
-  state: ConversationState,
   prepared: BotPrepared,
   how: {
     runId: string;
@@ -181,13 +182,12 @@ function start(
     type: 'FlowRunStarted',
     data: { runId: how.runId, chatbotId: how.chatbotId, flowId: how.flowId, version, trigger: how.trigger },
   };
-  return [started, ...advance(session, state, prepared, { kind: 'start' }, how.text)];
+  return [started, ...advance(session, prepared, { kind: 'start' }, how.text)];
 }
 
 /** One turn of the run in `session`: its messages queued in order, its step recorded, its end if it ended. */
 function advance(
   session: BotSession,
-  state: ConversationState,
   prepared: BotPrepared,
   input: FlowInput,
   text: string | null,

@@ -17,8 +17,7 @@ export function answerText(content: InboundContent): string | null {
 }
 
 /** Case and accents ignored: "Sí" answers "si". */
-export const fold = (text: string): string =>
-  text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().trim();
+export const fold = (text: string): string => foldCase(text).trim();
 
 /**
  * The value an answer gives the question's variable, or undefined when it does not answer it.
