@@ -46,7 +46,6 @@ const ignored = new Set<InboundContent['type']>(['reaction', 'system', 'unsuppor
 /** A customer message: the answer a waiting run expects, or a trigger for a new run. */
 export function botOnMessage(
   session: BotSession,
-  state: ConversationState,
   message: { messageId: string; content: InboundContent },
   newSession: boolean,
   prepared: BotPrepared | undefined,

@@ -220,7 +220,7 @@ function receiveWebhook(
         referral: message.referral ?? null,
       },
     });
-    drafts.push(...botOnMessage(session, state, { messageId, content: message.content }, newSession, bot));
+    drafts.push(...botOnMessage(session, { messageId, content: message.content }, newSession, bot));
   }
 
   drafts.push(...applyStatuses(command.statuses, state, conversationId));
