@@ -12,10 +12,10 @@
  * The CPU of Node, of Postgres and of everything else is shown per measure: a figure taken while
  * something else was busy is flagged, and should not be quoted.
  */
+
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.ts';
 import { createDatabasePool, type DatabasePool } from '../../src/db/pool.ts';
@@ -28,6 +28,7 @@ import {
 import { createLogger } from '../../src/log/logger.ts';
 import { SchemaRegistry, schemasDir } from '../../src/schemas/schemaRegistry.ts';
 import { benchEvent } from './benchEvent.ts';
+import { integerFlag, readFlags } from './flags.ts';
 import { fixed, formatTable, percentile, runLoops, startMeter, type Usage } from './measure.ts';
 
 /** Every option: its default and what it sets (`--read-total` is readTotal). */
@@ -43,26 +44,11 @@ const flags = {
   readBatch: [1_000, 'events per catch-up read batch'],
 } as const;
 type Options = { -readonly [key in keyof typeof flags]: number };
-const flagName = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function parseOptions(): Options {
-  const entries = Object.entries(flags);
-  const options = Object.fromEntries(entries.map(([key]) => [flagName(key), { type: 'string' as const }]));
-  const { values } = parseArgs({ options: { ...options, help: { type: 'boolean' } } });
-  if (values.help) {
-    console.log('npm run bench:eventstore -- [options]');
-    for (const [key, [value, text]] of entries)
-      console.log(`  --${flagName(key).padEnd(11)} ${text} (${value})`);
-    process.exit(0);
-  }
-  const given = values as Record<string, string | undefined>;
+  const raw = readFlags('npm run bench:eventstore', flags);
   return Object.fromEntries(
-    entries.map(([key, [value]]) => {
-      const number = Number(given[flagName(key)] ?? value);
-      if (!Number.isInteger(number) || number < 1)
-        throw new Error(`--${flagName(key)} must be a positive integer`);
-      return [key, number];
-    }),
+    Object.entries(raw).map(([key, value]) => [key, integerFlag(key, value)]),
   ) as Options;
 }
 

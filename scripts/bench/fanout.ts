@@ -15,13 +15,13 @@
  * size natively to the same number of sockets, as fast as the same client process takes them.
  * ratio = deliveries/s of the best lossless rate ÷ the bare server's deliveries/s.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../src/log/logger.ts';
 import { collectGarbage, type IpcChild, residentBytes, spawnIpc } from './fanout/children.ts';
 import { type FanoutCpu, startFanoutMeter } from './fanout/cpu.ts';
@@ -45,6 +45,7 @@ import {
   type FanoutTenant,
   planConversations,
 } from './fanout/tenants.ts';
+import { integerFlag, integerListFlag, readFlags } from './flags.ts';
 import { startServer } from './ingest/processes.ts';
 import { waitForChannels } from './ingest/tenants.ts';
 import { fixed, formatTable } from './measure.ts';
@@ -65,30 +66,14 @@ const flags = {
   pool: ['20', 'Postgres pool of the server (DATABASE_POOL_SIZE)'],
 } as const;
 type Options = { [key in Exclude<keyof typeof flags, 'rates'>]: number } & { rates: number[] };
-const flagName = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function parseOptions(): Options {
-  const entries = Object.entries(flags);
-  const spec = Object.fromEntries(entries.map(([key]) => [flagName(key), { type: 'string' as const }]));
-  const { values } = parseArgs({ options: { ...spec, help: { type: 'boolean' } } });
-  if (values.help) {
-    console.log('npm run bench:fanout -- [options]');
-    for (const [key, [value, text]] of entries)
-      console.log(`  --${flagName(key).padEnd(15)} ${text} (${value})`);
-    process.exit(0);
-  }
-  const given = values as Record<string, string | undefined>;
-  const positive = (key: string, raw: string) => {
-    const number = Number(raw);
-    if (!Number.isInteger(number) || number < 1)
-      throw new Error(`--${flagName(key)}: expected positive integers`);
-    return number;
-  };
+  const raw = readFlags('npm run bench:fanout', flags);
   const options = Object.fromEntries(
-    entries.map(([key, [value]]) => {
-      const raw = given[flagName(key)] ?? value;
-      return [key, key === 'rates' ? raw.split(',').map((n) => positive(key, n)) : positive(key, raw)];
-    }),
+    Object.entries(raw).map(([key, value]) => [
+      key,
+      key === 'rates' ? integerListFlag(key, value) : integerFlag(key, value),
+    ]),
   ) as Options;
   if (options.topics > options.conversations) throw new Error('--topics: at most --conversations');
   return options;

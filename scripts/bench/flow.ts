@@ -15,8 +15,8 @@
  * The actor systems are built as src/app.ts builds them (FlowCatalog, botPreparer, ActorSystem with
  * the server's defaults), on a PostgresEventStore with the server's group commit (500 × 2).
  */
+
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import type pg from 'pg';
 import { ActorSystem, type ActorSystemOptions } from '../../src/actors/actorSystem.ts';
 import { conversationBehaviour } from '../../src/conversation/conversationActor.ts';
@@ -27,6 +27,7 @@ import { type BotPrepared, botPreparer } from '../../src/flow/botPreparation.ts'
 import { FlowCatalog } from '../../src/flow/flowCatalog.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
+import { integerFlag, readFlags } from './flags.ts';
 import {
   bareMessage,
   computeFlow,
@@ -55,27 +56,11 @@ const flags = {
   pureSeconds: [3, 'seconds of each CPU-ceiling loop'],
 } as const;
 type Options = { -readonly [key in keyof typeof flags]: number };
-const flagName = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function parseOptions(): Options {
-  const entries = Object.entries(flags);
-  const spec = Object.fromEntries(entries.map(([key]) => [flagName(key), { type: 'string' as const }]));
-  const { values } = parseArgs({ options: { ...spec, help: { type: 'boolean' } } });
-  if (values.help) {
-    console.log('npm run bench:flow -- [options]');
-    for (const [key, [value, text]] of entries)
-      console.log(`  --${flagName(key).padEnd(15)} ${text} (${value})`);
-    process.exit(0);
-  }
-  const given = values as Record<string, string | undefined>;
+  const raw = readFlags('npm run bench:flow', flags);
   return Object.fromEntries(
-    entries.map(([key, [value]]) => {
-      const number = Number(given[flagName(key)] ?? value);
-      const least = key === 'warmup' ? 0 : 1;
-      if (!Number.isInteger(number) || number < least)
-        throw new Error(`--${flagName(key)} must be an integer ≥ ${least}`);
-      return [key, number];
-    }),
+    Object.entries(raw).map(([key, value]) => [key, integerFlag(key, value, key === 'warmup' ? 0 : 1)]),
   ) as Options;
 }
 

@@ -12,6 +12,7 @@
  * ratio = webhooks/s ÷ min(A, B). Every figure comes with the CPU split between the client, the
  * process under test, Postgres and everything else: on 2 cores, they all compete.
  */
+
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,10 +20,10 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/log/logger.ts';
+import { integerFlag, integerListFlag, readFlags } from './flags.ts';
 import { type Batches, batchesAfter, formatBatches, lastPosition } from './ingest/batches.ts';
 import { writeSignedBodies } from './ingest/bodies.ts';
 import type { CpuSplit } from './ingest/cpuSplit.ts';
@@ -47,30 +48,13 @@ type Options = { [key in Exclude<keyof typeof flags, 'connections' | 'cpuProf'>]
   connections: number[];
   cpuProf: string | undefined;
 };
-const flagName = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function parseOptions(): Options {
-  const entries = Object.entries(flags);
-  const spec = Object.fromEntries(entries.map(([key]) => [flagName(key), { type: 'string' as const }]));
-  const { values } = parseArgs({ options: { ...spec, help: { type: 'boolean' } } });
-  if (values.help) {
-    console.log('npm run bench:ingest -- [options]');
-    for (const [key, [value, text]] of entries)
-      console.log(`  --${flagName(key).padEnd(15)} ${text}${value ? ` (${value})` : ''}`);
-    process.exit(0);
-  }
-  const given = values as Record<string, string | undefined>;
-  const positive = (key: string, raw: string) => {
-    const number = Number(raw);
-    if (!Number.isInteger(number) || number < 1)
-      throw new Error(`--${flagName(key)}: expected positive integers`);
-    return number;
-  };
+  const raw = readFlags('npm run bench:ingest', flags);
   const options = Object.fromEntries(
-    entries.map(([key, [value]]) => {
-      const raw = given[flagName(key)] ?? value;
-      if (key === 'cpuProf') return [key, raw || undefined];
-      return [key, key === 'connections' ? raw.split(',').map((n) => positive(key, n)) : positive(key, raw)];
+    Object.entries(raw).map(([key, value]) => {
+      if (key === 'cpuProf') return [key, value || undefined];
+      return [key, key === 'connections' ? integerListFlag(key, value) : integerFlag(key, value)];
     }),
   ) as Options;
   const conversations = options.organizations * options.customers;

@@ -13,8 +13,8 @@
  *   4. where the conversations projection's time goes, per event type (replay/profile.ts).
  * Every measure shows the CPU of this process (Node), of Postgres and of everything else.
  */
+
 import os from 'node:os';
-import { parseArgs } from 'node:util';
 import { allProjections } from '../../projections/index.ts';
 import { createDatabasePool, type DatabasePool } from '../../src/db/pool.ts';
 import type { NewEvent } from '../../src/eventstore/eventStore.ts';
@@ -23,6 +23,7 @@ import { createLogger } from '../../src/log/logger.ts';
 import type { Projection } from '../../src/projection/projection.ts';
 import { rebuildProjection } from '../../src/projection/rebuild.ts';
 import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
+import { integerFlag, readFlags } from './flags.ts';
 import { fixed, formatTable, startMeter, type Usage } from './measure.ts';
 import { conversation, organizations, seededRandom } from './replay/history.ts';
 import { profileProjection, type TypeProfile } from './replay/profile.ts';
@@ -48,35 +49,22 @@ const flags = {
   together: [0, '1: also rebuild all projections at once (as long again); 0: skip'],
 } as const;
 type Options = { -readonly [key in keyof typeof flags]: number } & { only: Projection[] };
-const flagName = (key: string) => key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function parseOptions(): Options {
-  const entries = Object.entries(flags);
-  const spec = Object.fromEntries(entries.map(([key]) => [flagName(key), { type: 'string' as const }]));
-  const { values } = parseArgs({
-    options: { ...spec, only: { type: 'string' }, help: { type: 'boolean' } },
-  });
   const names = allProjections.map((projection) => projection.name);
-  if (values.help) {
-    console.log('npm run bench:replay -- [options]');
-    for (const [key, [value, text]] of entries)
-      console.log(`  --${flagName(key).padEnd(15)} ${text} (${value})`);
-    console.log(`  --only           projections to rebuild, comma-separated (all: ${names.join(',')})`);
-    process.exit(0);
-  }
-  const given = values as Record<string, string | undefined>;
-  const only = values.only ? values.only.split(',') : names;
+  const { only: onlyFlag, ...raw } = readFlags('npm run bench:replay', {
+    ...flags,
+    only: ['', `projections to rebuild, comma-separated (default: all of ${names.join(',')})`],
+  });
+  const only = onlyFlag ? onlyFlag.split(',') : names;
   const unknown = only.filter((name) => !names.includes(name));
   if (unknown.length > 0)
     throw new Error(`--only: no projection ${unknown.join(', ')} (${names.join(', ')})`);
   const numbers = Object.fromEntries(
-    entries.map(([key, [value]]) => {
-      const number = Number(given[flagName(key)] ?? value);
-      const least = key === 'profile' || key === 'together' ? 0 : 1;
-      if (!Number.isInteger(number) || number < least)
-        throw new Error(`--${flagName(key)} must be an integer ≥ ${least}`);
-      return [key, number];
-    }),
+    Object.entries(raw).map(([key, value]) => [
+      key,
+      integerFlag(key, value, key === 'profile' || key === 'together' ? 0 : 1),
+    ]),
   );
   return {
     ...numbers,
