@@ -11,6 +11,8 @@ export class LeaderLoop {
   private loop: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private wakeUp: (() => void) | undefined;
+  /** A wake-up that came while `work` ran: the next round starts at once instead of after pollMs. */
+  private woken = false;
 
   constructor(
     private readonly deps: { leader: LeaderLock; logger: Logger },
@@ -24,6 +26,7 @@ export class LeaderLoop {
   }
 
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
@@ -36,10 +39,12 @@ export class LeaderLoop {
 
   private async run(): Promise<void> {
     while (this.running) {
+      this.woken = false;
       if (await this.deps.leader.tryAcquire()) {
         await this.work().catch((error: unknown) =>
           this.deps.logger.error({ err: error }, this.options.failure),
         );
+        if (this.woken) continue;
       }
       await new Promise<void>((resolve) => {
         this.wakeUp = resolve;

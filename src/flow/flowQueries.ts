@@ -128,6 +128,24 @@ export async function flowsAmong(
   return new Map(rows.map((row) => [row.flow_id, row.published_version]));
 }
 
+/** Which of these queues (or live users) exist in the organization. */
+export async function idsAmong(
+  tx: DatabaseTransactionConnection,
+  organizationId: string,
+  kind: 'queue' | 'user',
+  ids: readonly string[],
+): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const wanted = sql.array([...new Set(ids)], 'uuid');
+  const found =
+    kind === 'queue'
+      ? await tx.anyFirst(sql.unsafe`SELECT queue_id FROM rm.queues
+          WHERE organization_id = ${organizationId} AND queue_id = ANY(${wanted})`)
+      : await tx.anyFirst(sql.unsafe`SELECT user_id FROM rm.users
+          WHERE organization_id = ${organizationId} AND user_id = ANY(${wanted}) AND deleted_at IS NULL`);
+  return new Set(found as readonly string[]);
+}
+
 export async function findChatbot(
   pool: DatabasePool,
   organizationId: string,

@@ -16,7 +16,7 @@ import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import { decidePublish, decideSaveDraft } from './decideFlow.ts';
 import type { FlowDefinition } from './flowDefinition.ts';
 import { evolveFlow, type FlowState, flowStream } from './flowEvents.ts';
-import { findFlowVersion, flowsAmong, listFlows } from './flowQueries.ts';
+import { findFlowVersion, flowsAmong, idsAmong, listFlows } from './flowQueries.ts';
 import { validateFlow } from './validateFlow.ts';
 
 export type FlowRouteDeps = {
@@ -42,27 +42,33 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
   });
 
   /**
-   * Runs validateFlow with the organization's flows as jump targets (one query for the ids the
-   * definition names, plus `ownId`), and refuses the definition with its issues under /definition.
-   * Returns whether `ownId` is a flow of the organization.
+   * Runs validateFlow with what the definition names checked against the organization — its jump
+   * targets (plus `ownId`), and the queues and agents of its handoffs — in one tenant transaction,
+   * and answers the issues. Returns whether `ownId` is a flow of the organization.
    */
   const checkDefinition = async (me: Principal, definition: unknown, ownId: string) => {
     // Not checked yet (validateFlow checks the shape too, to name each node at fault): read with care.
     const nodes = (definition as { nodes?: unknown }).nodes;
-    const named = (Array.isArray(nodes) ? (nodes as Partial<Record<string, unknown>>[]) : []).flatMap(
-      (node) =>
-        node?.type === 'jump_to_flow' && typeof node.flowId === 'string' && uuidPattern.test(node.flowId)
-          ? [node.flowId.toLowerCase()]
-          : [],
-    );
-    const existing = await asTenant(deps.pool, me.organizationId, (tx) =>
-      flowsAmong(tx, me.organizationId, [...new Set([...named, ownId])]),
-    );
+    const named = (field: string, type: string) =>
+      (Array.isArray(nodes) ? (nodes as Partial<Record<string, unknown>>[]) : []).flatMap((node) => {
+        const id = node?.[field];
+        return node?.type === type && typeof id === 'string' && uuidPattern.test(id)
+          ? [id.toLowerCase()]
+          : [];
+      });
+    const org = me.organizationId;
+    const { flows, queues, users } = await asTenant(deps.pool, org, async (tx) => ({
+      flows: await flowsAmong(tx, org, [...new Set([...named('flowId', 'jump_to_flow'), ownId])]),
+      queues: await idsAmong(tx, org, 'queue', named('queueId', 'handoff')),
+      users: await idsAmong(tx, org, 'user', named('assigneeId', 'handoff')),
+    }));
     const issues = validateFlow(definition, {
       registry: deps.registry,
-      flowExists: (flowId) => existing.has(flowId.toLowerCase()),
+      flowExists: (flowId) => flows.has(flowId.toLowerCase()),
+      queueExists: (queueId) => queues.has(queueId.toLowerCase()),
+      userExists: (userId) => users.has(userId.toLowerCase()),
     });
-    return { issues, ownExists: existing.has(ownId) };
+    return { issues, ownExists: flows.has(ownId) };
   };
   const refuse = (issues: ReturnType<typeof validateFlow>): never => {
     throw new AppError(

@@ -15,12 +15,18 @@ const builtinVariables = new Set(['message.text', 'business.open', 'api.status',
 /**
  * Checks a definition before it is saved: its shape (the JSON schema), then its graph — duplicate ids,
  * targets that name no node, branches left unconnected, nodes unreachable from the start, expressions
- * that do not parse, variables nothing sets, and jumps to flows that do not exist. Returns every
- * problem found, [] when there is none.
+ * that do not parse, variables nothing sets, jumps to flows and handoffs to queues or users that do
+ * not exist. Returns every problem found, [] when there is none.
  */
 export function validateFlow(
   definition: unknown,
-  context: { registry: SchemaRegistry; flowExists: (flowId: string) => boolean },
+  context: {
+    registry: SchemaRegistry;
+    flowExists: (flowId: string) => boolean;
+    /** Handoff targets; unchecked when absent. */
+    queueExists?: (queueId: string) => boolean;
+    userExists?: (userId: string) => boolean;
+  },
 ): FlowIssue[] {
   const shape = context.registry.validate('flow/definition', definition);
   if (shape.length > 0) return schemaIssues(shape, definition, nodeFieldsOf(context.registry));
@@ -79,6 +85,12 @@ export function validateFlow(
     }
     if (node.type === 'jump_to_flow' && !context.flowExists(node.flowId)) {
       at('/flowId', `no flow ${node.flowId} in this organization`);
+    }
+    if (node.type === 'handoff' && node.queueId && context.queueExists?.(node.queueId) === false) {
+      at('/queueId', `no queue ${node.queueId} in this organization`);
+    }
+    if (node.type === 'handoff' && node.assigneeId && context.userExists?.(node.assigneeId) === false) {
+      at('/assigneeId', `no user ${node.assigneeId} in this organization`);
     }
   });
 

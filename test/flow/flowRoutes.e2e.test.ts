@@ -247,6 +247,33 @@ describe('flows over HTTP', { timeout: 120_000 }, () => {
     }
   });
 
+  it("hands off only to the organization's own queues and users", async () => {
+    const queue = await call('POST', '/queues', { name: 'Sales', agentIds: [] });
+    const theirs = await call('POST', '/queues', { name: 'Theirs', agentIds: [] }, other.accessToken);
+    const handoff = (queueId: string, assigneeId: string) => ({
+      start: 'human',
+      nodes: [{ id: 'human', type: 'handoff', queueId, assigneeId }],
+    });
+    ok(
+      await call('POST', '/flows', { name: 'Ours', definition: handoff(queue.body.id, org.userId) }),
+      'api/flowSaved',
+      201,
+    );
+    const refused = await call('POST', '/flows', {
+      name: 'Theirs',
+      definition: handoff(theirs.body.id, other.userId),
+    });
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.code, 'flow.invalid_definition');
+    assert.deepEqual(
+      refused.body.errors.map(({ path, nodeId }: { path: string; nodeId: string }) => [path, nodeId]),
+      [
+        ['/definition/nodes/0/queueId', 'human'],
+        ['/definition/nodes/0/assigneeId', 'human'],
+      ],
+    );
+  });
+
   it("answers 404 for another organization's flows and chatbots, and lists none of them", async () => {
     const id = await create('Private');
     ok(await call('POST', `/flows/${id}/publish`), 'api/flowPublished');

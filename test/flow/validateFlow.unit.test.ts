@@ -640,4 +640,29 @@ describe('validateFlow: expressions and jumps', () => {
   it('accepts a jump to a flow of the organization', () => {
     assert.deepEqual(validate(flow([{ id: 'jump', type: 'jump_to_flow', flowId: salesFlow }])), []);
   });
+
+  it('reports a handoff to a queue or a user the organization does not have', () => {
+    const known = deterministicId('test/queue/known');
+    const gone = deterministicId('test/queue/gone');
+    const nobody = deterministicId('test/user/nobody');
+    const issues = validateFlow(
+      flow([
+        { id: 'ok', type: 'handoff', queueId: known },
+        { id: 'bad', type: 'handoff', queueId: gone, assigneeId: nobody },
+      ]),
+      {
+        registry,
+        flowExists: () => true,
+        queueExists: (id) => id === known,
+        userExists: () => false,
+      },
+    );
+    assert.deepEqual(
+      issues.filter((issue) => !issue.message.includes('unreachable')),
+      [
+        { path: '/nodes/1/queueId', nodeId: 'bad', message: `no queue ${gone} in this organization` },
+        { path: '/nodes/1/assigneeId', nodeId: 'bad', message: `no user ${nobody} in this organization` },
+      ],
+    );
+  });
 });
