@@ -171,12 +171,13 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
       method: 'POST',
       path: '/api/v1/flows/:id/publish',
       body: 'api/publishFlow',
+      optionalBody: true,
       response: 'api/flowPublished',
       summary:
         'Publish a saved version (default the latest): chatbots run it from their next run on. Publishing the published version again changes nothing',
       handler: async (req, me) => {
-        // The body is optional: none (or {}) publishes the latest version.
-        const body = req.rawBody().length === 0 ? {} : req.json<{ version?: number }>();
+        // No body (or {}) publishes the latest version.
+        const body = req.json<{ version?: number }>();
         const flowId = uuidParam(req);
         let published = 0;
         await changeFlow(

@@ -26,7 +26,8 @@ export function createRequest(parts: RequestParts): HttpRequest {
   let parsed: { value: unknown } | { error: unknown } | undefined;
   const parse = (): { value: unknown } | { error: unknown } => {
     try {
-      const value = parseJsonBody(rawBody, headers['content-type']);
+      const value =
+        route.optionalBody && rawBody.length === 0 ? {} : parseJsonBody(rawBody, headers['content-type']);
       const errors = route.body === undefined ? [] : registry.validate(route.body, value);
       if (errors.length === 0) return { value };
       const detail = `The request body does not match ${route.body}: ${errors.length} error(s)`;

@@ -16,7 +16,7 @@ type Operation = {
   'x-permission'?: string;
   summary?: string;
   parameters?: { name: string; in: 'path'; required: true; schema: { type: 'string' } }[];
-  requestBody?: { required: true; content: Record<string, { schema: SchemaRef }> };
+  requestBody?: { required: boolean; content: Record<string, { schema: SchemaRef }> };
   responses: Record<string, { description: string; content?: Record<string, { schema: SchemaRef }> }>;
 };
 
@@ -78,7 +78,12 @@ function operation(route: Route): Operation {
         }),
     ...(route.body === undefined
       ? {}
-      : { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body) } } } }),
+      : {
+          requestBody: {
+            required: !route.optionalBody,
+            content: { 'application/json': { schema: ref(route.body) } },
+          },
+        }),
     responses: {
       [status]:
         route.response === undefined

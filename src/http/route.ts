@@ -50,6 +50,8 @@ export type Route = {
   handler: Handler;
   /** Schema id (path under schemas/, e.g. `channels/createChannel`) the JSON body must match. */
   body?: string;
+  /** The body may be left out: an empty body then reads as `{}` (and is checked as such). */
+  optionalBody?: true;
   /** Schema id of the success response body, for the OpenAPI document. */
   response?: string;
   /** Success status, for the OpenAPI document (default 200). */

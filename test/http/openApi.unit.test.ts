@@ -46,6 +46,14 @@ test('turns route patterns into OpenAPI paths with parameters and unique operati
         body: 'channels/createChannel',
         status: 201,
       },
+      {
+        access: 'public',
+        method: 'POST',
+        path: '/api/v1/channels/:id/verify',
+        handler,
+        body: 'channels/createChannel',
+        optionalBody: true,
+      },
     ],
     schemas,
     { title: 'T', version: '1' },
@@ -68,6 +76,7 @@ test('turns route patterns into OpenAPI paths with parameters and unique operati
     content: { 'application/json': { schema: { $ref: '#/components/schemas/channels.createChannel' } } },
   });
   assert.deepEqual(create?.responses['201'], { description: 'Success' });
+  assert.equal(document.paths['/api/v1/channels/{id}/verify']?.post?.requestBody?.required, false);
 });
 
 test('rewrites references between registered schemas to component references and drops $id', () => {
