@@ -2,6 +2,7 @@ import type { Projection } from '../src/projection/projection.ts';
 import { conversationsProjection } from './conversations.ts';
 import { conversationTimersProjection } from './conversationTimers.ts';
 import { flowRunsProjection } from './flowRuns.ts';
+import { flowSecretsProjection } from './flowSecrets.ts';
 import { flowsProjection } from './flows.ts';
 import { identityProjection } from './identity.ts';
 import { outboundProjection } from './outbound.ts';
@@ -14,4 +15,5 @@ export const allProjections: Projection[] = [
   conversationsProjection,
   flowsProjection,
   flowRunsProjection,
+  flowSecretsProjection,
 ] as Projection[];

@@ -26,6 +26,8 @@ import { botRunRoutes } from './flow/botRunRoutes.ts';
 import { chatbotRoutes } from './flow/chatbotRoutes.ts';
 import { FlowCatalog } from './flow/flowCatalog.ts';
 import { flowRoutes } from './flow/flowRoutes.ts';
+import { flowSecretRoutes } from './flow/flowSecretRoutes.ts';
+import { openFlowSecrets } from './flow/flowSecretStore.ts';
 import { FlowWorker } from './flow/flowWorker.ts';
 import { createHttpServer } from './http/httpServer.ts';
 import { createIdentity } from './identity/identity.ts';
@@ -123,6 +125,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         maxTimeoutMs: config.FLOW_API_TIMEOUT_MS,
       },
       concurrency: config.FLOW_API_CONCURRENCY,
+      openSecrets: (organizationId, names) =>
+        openFlowSecrets({ pool, secretBox: identity.deps.secretBox }, organizationId, names),
     },
   );
   const sender = new OutboundSender(
@@ -187,6 +191,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         registry,
       }),
       ...botRunRoutes({ pool, authenticator: identity.deps.authenticator }),
+      ...flowSecretRoutes({
+        pool,
+        store: eventStore,
+        projections,
+        authenticator: identity.deps.authenticator,
+        secretBox: identity.deps.secretBox,
+      }),
       ...chatbotRoutes({ pool, authenticator: identity.deps.authenticator, store: eventStore, projections }),
     ],
     readinessChecks: {

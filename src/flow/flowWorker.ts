@@ -2,7 +2,8 @@ import { sql } from 'slonik';
 import type { ConversationWorkerDeps } from '../conversation/conversationActor.ts';
 import type { ConversationCommand } from '../conversation/conversationCommands.ts';
 import { LeaderLoop } from '../db/leaderLoop.ts';
-import { type ApiCallPolicy, type ApiRequest, performApiCall } from './apiCall.ts';
+import { type ApiCallPolicy, type ApiOutcome, type ApiRequest, performApiCall } from './apiCall.ts';
+import { secretsIn, withSecrets } from './flowSecrets.ts';
 
 type Work = {
   conversation_id: string;
@@ -36,7 +37,12 @@ export class FlowWorker {
 
   constructor(
     private readonly deps: ConversationWorkerDeps,
-    private readonly options: { policy: ApiCallPolicy; concurrency: number },
+    private readonly options: {
+      policy: ApiCallPolicy;
+      concurrency: number;
+      /** The organization's flow secrets named (flowSecretStore.ts), for requests that use them. */
+      openSecrets: (organizationId: string, names: readonly string[]) => Promise<Map<string, string>>;
+    },
   ) {
     this.loop = new LeaderLoop(deps, { pollMs, failure: 'flow work not done; trying again' }, () =>
       this.round(),
@@ -90,11 +96,7 @@ export class FlowWorker {
   private async perform(work: Work): Promise<void> {
     const input: Extract<ConversationCommand, { type: 'ResumeFlow' }>['input'] =
       work.kind === 'api_call' && work.request && work.request_id
-        ? {
-            kind: 'api_result',
-            requestId: work.request_id,
-            outcome: await performApiCall(work.request, this.options.policy),
-          }
+        ? { kind: 'api_result', requestId: work.request_id, outcome: await this.call(work, work.request) }
         : { kind: 'timeout' };
     const result = await this.deps.conversations.send(
       work.conversation_id,
@@ -102,5 +104,20 @@ export class FlowWorker {
       { organizationId: work.organization_id, actor: 'bot' },
     );
     if (result.position !== null) await this.deps.projections.waitForProjection('flow-runs', result.position);
+  }
+
+  /** The request with its secrets filled in, made; a secret the organization does not have fails it. */
+  private async call(work: Work, request: ApiRequest): Promise<ApiOutcome> {
+    const names = secretsIn(request);
+    const values = await this.options.openSecrets(work.organization_id, names);
+    const missing = names.find((name) => !values.has(name));
+    if (missing !== undefined) {
+      return {
+        ok: false,
+        status: null,
+        error: `no flow secret '${missing}' (PUT /api/v1/flow-secrets/${missing})`,
+      };
+    }
+    return performApiCall(withSecrets(request, values), this.options.policy);
   }
 }

@@ -2,6 +2,7 @@ import type { FieldError } from '../errors/catalogue.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import { ExpressionError, expressionVariables, parseExpression } from './expression.ts';
 import type { FlowDefinition, FlowNode } from './flowDefinition.ts';
+import { secretPrefix } from './flowSecrets.ts';
 import { templateVariables } from './interpolate.ts';
 
 /** A problem with a definition: where (a JSON pointer into it), which node, and what. */
@@ -63,7 +64,10 @@ export function validateFlow(
     }
     for (const text of textsOf(node)) {
       for (const name of templateVariables(text.value)) {
-        if (!defined.has(name) && !isBuiltinVariable(name)) {
+        if (name.startsWith(secretPrefix)) {
+          const problem = secretProblem(name, node);
+          if (problem) at(text.path, problem);
+        } else if (!defined.has(name) && !isBuiltinVariable(name)) {
           at(text.path, `unknown variable {{${name}}}: no node sets it and the flow does not declare it`);
         }
       }
@@ -71,7 +75,9 @@ export function validateFlow(
     for (const expression of expressionsOf(node)) {
       try {
         for (const name of expressionVariables(parseExpression(expression.value))) {
-          if (!defined.has(name) && !isBuiltinVariable(name)) {
+          if (name.startsWith(secretPrefix)) {
+            at(expression.path, `{{${name}}}: secrets can only be used in an api_call's request`);
+          } else if (!defined.has(name) && !isBuiltinVariable(name)) {
             at(
               expression.path,
               `unknown variable '${name}': no node sets it and the flow does not declare it`,
@@ -106,6 +112,15 @@ export function validateFlow(
     }
   });
   return issues;
+}
+
+/** Secrets go only where the flow worker fills them in, under a name a secret can have. */
+function secretProblem(name: string, node: FlowNode): string | undefined {
+  if (node.type !== 'api_call') return `{{${name}}}: secrets can only be used in an api_call's request`;
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name.slice(secretPrefix.length))) {
+    return `{{${name}}}: a secret's name is letters, digits and _ (up to 64)`;
+  }
+  return undefined;
 }
 
 type Located = { path: string; value: string };

@@ -3,6 +3,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import type { FlowDefinition } from '../../src/flow/flowDefinition.ts';
 import type { MetaMessage } from '../../src/whatsapp/webhookPayload.ts';
@@ -290,6 +291,93 @@ describe('chatbot flows driven by signed webhooks', { timeout: 240_000 }, () => 
     assert.deepEqual(ivo.botSaid(), ['Your city?', 'Sunny in Lisbon.']);
     assert.equal(typesOf(events).filter((type) => type === 'FlowRunStarted').length, 1);
     assert.equal(typesOf(events).filter((type) => type === 'MessageReceived').length, 2);
+  });
+
+  it("fills the organization's secrets into an API call, never into an event, a read model or a console", async () => {
+    const org = await orgWithChannel(t, 'secrets');
+    const token = `sk-live-${randomUUID()}"quoted`;
+    const set = await t.request('PUT', '/api/v1/flow-secrets/crm_token', {
+      token: org.accessToken,
+      body: { value: token },
+    });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    assert.equal(set.body.name, 'crm_token');
+    const flowId = await publishedFlow(org, {
+      start: 'ask',
+      nodes: [
+        {
+          id: 'ask',
+          type: 'question',
+          text: 'Your email?',
+          variable: 'email',
+          input: { kind: 'text' },
+          next: 'score',
+        },
+        {
+          id: 'score',
+          type: 'api_call',
+          request: {
+            method: 'POST',
+            url: `http://127.0.0.1:${crm.port}/leads`,
+            headers: { authorization: 'Bearer {{secret.crm_token}}' },
+            body: { email: '{{email}}', token: '{{secret.crm_token}}' },
+          },
+          next: 'done',
+          onError: 'failed',
+        },
+        { id: 'done', type: 'text', text: 'Saved.' },
+        { id: 'failed', type: 'text', text: 'Failed: {{api.error}}' },
+      ],
+    });
+    await chatbot(org, flowId, [{ type: 'default' }]);
+
+    const jon = customer(org);
+    await jon.says('hi');
+    await jon.waitForBot(1);
+    // An answer that spells a secret's marker gets the text, not the secret.
+    await jon.says('\uE000secret:crm_token\uE001@x.io');
+    await jon.waitForBot(2);
+    assert.deepEqual(jon.botSaid(), ['Your email?', 'Saved.']);
+    const call = crm.received.at(-1);
+    assert.equal(call?.headers.authorization, `Bearer ${token}`);
+    assert.deepEqual(JSON.parse(call?.body ?? ''), { email: 'secret:crm_token@x.io', token });
+
+    const db = new pg.Client({ connectionString: t.db.url });
+    await db.connect();
+    try {
+      // Neither the events nor any read model hold the value (the sealed copy is not it either).
+      const found = await db.query(
+        `SELECT count(*)::int AS n FROM es.events WHERE data::text LIKE '%sk-live-%'`,
+      );
+      assert.equal(found.rows[0].n, 0);
+      const tables = await db.query(
+        `SELECT count(*)::int AS n FROM rm.flow_secrets WHERE sealed LIKE '%sk-live-%'`,
+      );
+      assert.equal(tables.rows[0].n, 0);
+    } finally {
+      await db.end();
+    }
+    const listed = await t.request('GET', '/api/v1/flow-secrets', { token: org.accessToken });
+    assert.deepEqual(
+      listed.body.items.map((item: { name: string }) => item.name),
+      ['crm_token'],
+    );
+    assert.doesNotMatch(JSON.stringify(listed.body), /sk-live-/);
+
+    // Removed, the secret fails the call instead of sending an empty token.
+    assert.equal(
+      (await t.request('DELETE', '/api/v1/flow-secrets/crm_token', { token: org.accessToken })).status,
+      204,
+    );
+    const kim = customer(org);
+    await kim.says('hi');
+    await kim.waitForBot(1);
+    await kim.says('kim@x.io');
+    await kim.waitForBot(2);
+    assert.deepEqual(kim.botSaid(), [
+      'Your email?',
+      "Failed: no flow secret 'crm_token' (PUT /api/v1/flow-secrets/crm_token)",
+    ]);
   });
 
   it('starts a chatbot on its keyword, and not on other messages', async () => {

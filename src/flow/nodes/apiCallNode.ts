@@ -1,32 +1,33 @@
 import type { ApiRequest } from '../apiCall.ts';
 import type { Value } from '../expression.ts';
-import { type NodeExecutor, next } from './nodeExecutor.ts';
+import { secretMarker, secretPrefix, withoutMarkers } from '../flowSecrets.ts';
+import { interpolate } from '../interpolate.ts';
+import { type NodeContext, type NodeExecutor, next } from './nodeExecutor.ts';
 
 const defaultTimeoutMs = 10_000;
 /** A mapped object or array is kept as JSON text, cut here. */
 const maxMappedText = 1000;
 
 /**
- * Builds the request (every string interpolated) and waits: the call is made off the actor's turn
- * (flowWorker.ts) and its outcome comes back as an input. 2xx maps response fields to variables and
- * goes on; anything else (refused, failed, timed out, non-2xx) takes `onError`. Either way
- * `api.status` and `api.error` say what happened.
+ * Builds the request (every string interpolated; `{{secret.NAME}}` as a marker the worker fills in,
+ * see flowSecrets.ts) and waits: the call is made off the actor's turn (flowWorker.ts) and its outcome
+ * comes back as an input. 2xx maps response fields to variables and goes on; anything else (refused,
+ * failed, timed out, non-2xx) takes `onError`. Either way `api.status` and `api.error` say what happened.
  */
 export const apiCallNode: NodeExecutor<'api_call'> = {
   enter(node, context) {
     const { method, url, headers = {}, body, timeoutMs = defaultTimeoutMs } = node.request;
+    const render = requestRenderer(context, 'text');
     const request: ApiRequest = {
       method,
-      url: context.render(url),
-      headers: Object.fromEntries(
-        Object.entries(headers).map(([name, value]) => [name, context.render(value)]),
-      ),
+      url: render(url),
+      headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, render(value)])),
       body:
         body === undefined
           ? null
           : typeof body === 'string'
-            ? context.render(body)
-            : JSON.stringify(renderStrings(body, context.render)),
+            ? render(body)
+            : JSON.stringify(renderStrings(body, requestRenderer(context, 'json'))),
       timeoutMs,
     };
     return { kind: 'wait', waiting: { kind: 'api', nodeId: node.id, requestId: context.newId(), request } };
@@ -43,6 +44,16 @@ export const apiCallNode: NodeExecutor<'api_call'> = {
     return next(node.next);
   },
 };
+
+/** Interpolation for a request: secrets become markers, and no other value can carry one. */
+function requestRenderer(context: NodeContext, within: 'text' | 'json'): (template: string) => string {
+  return (template) =>
+    interpolate(template, (name) => {
+      if (name.startsWith(secretPrefix)) return secretMarker(name.slice(secretPrefix.length), within);
+      const value = context.lookup(name);
+      return typeof value === 'string' ? withoutMarkers(value) : value;
+    });
+}
 
 function renderStrings(value: unknown, render: (template: string) => string): unknown {
   if (typeof value === 'string') return render(value);
