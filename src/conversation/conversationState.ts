@@ -3,6 +3,15 @@ import { type FlowRun, maxHistory } from '../flow/flowRun.ts';
 import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
 import type { MetaError } from './messageContent.ts';
 
+/** Meta answers 131047 to a free-form message past this; templates are exempt. */
+export const customerServiceWindowMs = 24 * 60 * 60 * 1000;
+
+/** Whether a free-form message may go to a customer whose last message came at `lastInboundAt`. */
+export function insideCustomerServiceWindow(lastInboundAt: string | null, now: string): boolean {
+  if (lastInboundAt === null) return false;
+  return Date.parse(now) - Date.parse(lastInboundAt) <= customerServiceWindowMs;
+}
+
 export type ConversationStatus = 'open' | 'pending' | 'resolved' | 'snoozed';
 export type OutboundStatus = 'queued' | DeliveryStatus | 'failed';
 

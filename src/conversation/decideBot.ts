@@ -6,7 +6,7 @@ import { runFlow } from '../flow/flowExecutor.ts';
 import type { FlowInput, FlowRun, FlowStopReason } from '../flow/flowRun.ts';
 import { isOpen, triggeredChatbot } from '../flow/triggers.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
-import type { ConversationState } from './conversationState.ts';
+import { type ConversationState, insideCustomerServiceWindow } from './conversationState.ts';
 import type { ConversationDraft } from './decideConversation.ts';
 import type { InboundContent } from './messageContent.ts';
 
@@ -25,6 +25,8 @@ export type BotSession = {
   conversationId: string;
   channelId: string;
   waId: string;
+  /** The customer's latest message: bot messages go out only within 24 hours of it. */
+  lastInboundAt: string | null;
 };
 
 export const botSession = (
@@ -38,6 +40,7 @@ export const botSession = (
   conversationId: starting?.conversationId ?? state.conversationId,
   channelId: starting?.channelId ?? state.channelId,
   waId: starting?.waId ?? state.contact.waId,
+  lastInboundAt: state.lastInboundAt,
 });
 
 /** Message types the bot never answers: they say nothing to a flow. */
@@ -193,6 +196,18 @@ function advance(
 ): ConversationDraft[] {
   const run = session.run as FlowRun;
   const turn = runFlow(run, input, botEnvironment(prepared, run.chatbotId), text);
+  // A turn the customer did not start (a timeout, an API answer) may come after the 24-hour window:
+  // Meta would refuse its messages, so humans take over instead (a template is theirs to send).
+  if (turn.messages.length > 0 && !insideCustomerServiceWindow(session.lastInboundAt, prepared.now)) {
+    turn.messages = [];
+    turn.outcome = {
+      kind: 'stop',
+      reason: 'outside_window',
+      detail: `the customer last wrote at ${session.lastInboundAt}, more than 24 hours ago`,
+      queueId: null,
+      assigneeId: null,
+    };
+  }
   const number = run.turn + 1;
   const drafts: ConversationDraft[] = turn.messages.map((content, i) => {
     const messageId = deterministicId(`${run.runId}/${number}/message/${i}`);

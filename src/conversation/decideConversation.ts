@@ -5,15 +5,17 @@ import { assertNever } from '../lang/assertNever.ts';
 import type { InboundStatus } from '../whatsapp/normaliseMessage.ts';
 import type { ConversationCommand, Visibility } from './conversationCommands.ts';
 import type { ConversationEvent, DeliveryStatus } from './conversationEvents.ts';
-import type { ConversationState, HeldStatus, OutboundStatus } from './conversationState.ts';
+import {
+  type ConversationState,
+  type HeldStatus,
+  insideCustomerServiceWindow,
+  type OutboundStatus,
+} from './conversationState.ts';
 import { botOnHandBack, botOnMessage, botOnResume, botSession, botStop } from './decideBot.ts';
 import type { MetaError } from './messageContent.ts';
 
 /** An event to append; `id` is set where a redelivered command must produce the very same event. */
 export type ConversationDraft = ConversationEvent & { id?: string };
-
-/** Meta answers 131047 to a free-form message past this; templates are exempt. */
-export const customerServiceWindowMs = 24 * 60 * 60 * 1000;
 
 /** wamids a conversation keeps statuses for before seeing them; past this, such statuses are dropped. */
 export const maxHeldStatuses = 100;
@@ -63,7 +65,10 @@ export function decideConversation(
         state.outbound.has(command.messageId) ||
         (command.clientMessageId !== null && state.byClientMessageId.has(command.clientMessageId));
       if (known) return [];
-      if (command.content.type !== 'template' && !insideWindow(state, command.now)) {
+      if (
+        command.content.type !== 'template' &&
+        !insideCustomerServiceWindow(state.lastInboundAt, command.now)
+      ) {
         throw new AppError(
           'outside_customer_service_window',
           `The customer last wrote at ${state.lastInboundAt}, more than 24 hours ago: send a template instead`,
@@ -158,11 +163,6 @@ function visible(state: ConversationState, visibility: Visibility): boolean {
   return state.queueId !== null && visibility.queueIds.includes(state.queueId);
 }
 
-function insideWindow(state: ConversationState, now: string): boolean {
-  if (state.lastInboundAt === null) return false;
-  return Date.parse(now) - Date.parse(state.lastInboundAt) <= customerServiceWindowMs;
-}
-
 /**
  * 1. Start the conversation (or note a new profile name). 2. Record each message not seen before,
  * oldest first, reopening a resolved or snoozed conversation. 3. Move statuses forward.
@@ -220,6 +220,9 @@ function receiveWebhook(
         referral: message.referral ?? null,
       },
     });
+    if (session.lastInboundAt === null || message.sentAt > session.lastInboundAt) {
+      session.lastInboundAt = message.sentAt;
+    }
     drafts.push(...botOnMessage(session, { messageId, content: message.content }, newSession, bot));
   }
 

@@ -44,6 +44,8 @@ export type FlowStopReason =
   | 'flow_unavailable'
   /** A node failed at run time (a definition that slipped past validation). */
   | 'error'
+  /** The turn had messages to send but the customer last wrote more than 24 hours ago. */
+  | 'outside_window'
   | 'agent_takeover'
   | 'resolved';
 

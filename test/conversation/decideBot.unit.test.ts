@@ -847,6 +847,20 @@ describe('decideBot: ResumeFlow', () => {
     assert.deepEqual(sentTexts(drafts), ['Bye for now']);
   });
 
+  it('hands the conversation to humans rather than send after the 24-hour window', () => {
+    const events = waitingForAnswer();
+    const late = at(25 * 60 * minute);
+    const drafts = decide(
+      events,
+      resumeWith(events, { kind: 'timeout' }, { now: late }),
+      prepared({ now: late }),
+    );
+    assert.deepEqual(types(drafts), ['FlowAdvanced', 'FlowEnded']);
+    assert.equal(dataOf(drafts, 'FlowEnded').reason, 'outside_window');
+    assert.match(dataOf(drafts, 'FlowEnded').detail ?? '', /more than 24 hours ago/);
+    assert.equal(stateOf([...events, ...drafts]).bot.paused, true);
+  });
+
   it('ignores a timeout once the question was answered', () => {
     const events = waitingForAnswer();
     const timeout = resumeWith(events, { kind: 'timeout' }, { now: at(12 * minute) });

@@ -7,10 +7,13 @@ import {
   type ConversationEventType,
   conversationEventTypes,
 } from '../../src/conversation/conversationEvents.ts';
-import { evolveConversation, initialConversationState } from '../../src/conversation/conversationState.ts';
+import {
+  customerServiceWindowMs,
+  evolveConversation,
+  initialConversationState,
+} from '../../src/conversation/conversationState.ts';
 import {
   type ConversationDraft,
-  customerServiceWindowMs,
   decideConversation,
   maxHeldStatuses,
 } from '../../src/conversation/decideConversation.ts';
