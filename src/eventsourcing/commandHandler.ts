@@ -47,7 +47,8 @@ export function toNewEvents(drafts: EventDraft[], context: CommandContext, now =
 
 /**
  * Load → decide → append with the expected revision; on a conflict (another writer got there
- * first), load again and decide again. `decide` throws an AppError for a refused command.
+ * first), load again and decide again. `decide` throws an AppError for a refused command, and
+ * returns [] when the command changes nothing: then nothing is appended and the answer is null.
  */
 export async function handleCommand<State>(
   store: EventStore,
@@ -56,12 +57,13 @@ export async function handleCommand<State>(
   decide: (state: State | undefined) => EventDraft[],
   context: CommandContext,
   maxAttempts = 5,
-): Promise<Handled> {
+): Promise<Handled | null> {
   for (let attempt = 1; ; attempt += 1) {
     const history = await store.readStream(streamName);
     const state = history.reduce<State | undefined>(evolve, undefined);
     const last = history.at(-1);
     const drafts = decide(state);
+    if (drafts.length === 0) return null;
     try {
       const result = await store.appendToStream(
         streamName,

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { DatabasePool } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import { type CommandContext, type EventDraft, toNewEvents } from '../eventsourcing/commandHandler.ts';
-import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
+import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { EventStore } from '../eventstore/eventStore.ts';
 import { invalidQuery, queryParam } from '../http/queryParams.ts';
 import type { HttpRequest, Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
-import { createEntity } from '../identity/entityCommands.ts';
+import { changeEntity, createEntity } from '../identity/entityCommands.ts';
 import { securedRoutes } from '../identity/secured.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
@@ -148,9 +147,10 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
         if (!ownExists) throw new AppError('http.not_found', 'No such flow');
         if (issues.length > 0) refuse(issues);
         let version = 0;
-        await changeFlow(
+        await changeEntity(
           deps,
-          flowId,
+          flowStream(flowId),
+          evolveFlow,
           (state) => {
             const draft = decideSaveDraft(state, {
               organizationId: me.organizationId,
@@ -180,9 +180,10 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
         const body = req.json<{ version?: number }>();
         const flowId = uuidParam(req);
         let published = 0;
-        await changeFlow(
+        await changeEntity(
           deps,
-          flowId,
+          flowStream(flowId),
+          evolveFlow,
           (state) => {
             const draft = decidePublish(state, {
               organizationId: me.organizationId,
@@ -207,35 +208,4 @@ function versionParam(query: URLSearchParams): number | undefined {
   const version = /^\d{1,9}$/.test(value) ? Number(value) : 0;
   if (version < 1) throw invalidQuery('version', 'must be a whole number from 1');
   return version;
-}
-
-/**
- * Load → decide → append with the expected revision, retrying when another writer got there first
- * (two saves never make the same version), then wait for the read models (read-your-writes). A null
- * decision appends nothing. Returns the event's position, or null.
- */
-async function changeFlow(
-  deps: Pick<FlowRouteDeps, 'store' | 'projections'>,
-  flowId: string,
-  decide: (state: FlowState | undefined) => EventDraft | null,
-  context: CommandContext,
-): Promise<bigint | null> {
-  const stream = flowStream(flowId);
-  for (let attempt = 1; ; attempt += 1) {
-    const history = await deps.store.readStream(stream);
-    const draft = decide(history.reduce(evolveFlow, undefined));
-    if (draft === null) return null;
-    const last = history.at(-1);
-    try {
-      const { position } = await deps.store.appendToStream(
-        stream,
-        toNewEvents([draft], context),
-        last ? last.revision : 'no_stream',
-      );
-      await deps.projections.waitFor(position, draft.type);
-      return position;
-    } catch (error) {
-      if (!(error instanceof WrongExpectedRevisionError) || attempt >= 5) throw error;
-    }
-  }
 }

@@ -28,21 +28,42 @@ export async function createEntity(
   return position;
 }
 
-/** Decides one event against the stream's current state, appends it, and waits for the read models. */
+/**
+ * Decides one event against the stream's current state, appends it, and waits for the read models.
+ * A decision of null (the command changes nothing) appends nothing and answers null.
+ */
 export async function changeEntity<State>(
   deps: Deps,
   streamName: string,
   evolve: (state: State | undefined, event: RecordedEvent) => State | undefined,
   decide: (state: State | undefined) => EventDraft,
   context: CommandContext,
-): Promise<bigint> {
-  const { result, lastType } = await handleCommand(
+): Promise<bigint>;
+export async function changeEntity<State>(
+  deps: Deps,
+  streamName: string,
+  evolve: (state: State | undefined, event: RecordedEvent) => State | undefined,
+  decide: (state: State | undefined) => EventDraft | null,
+  context: CommandContext,
+): Promise<bigint | null>;
+export async function changeEntity<State>(
+  deps: Deps,
+  streamName: string,
+  evolve: (state: State | undefined, event: RecordedEvent) => State | undefined,
+  decide: (state: State | undefined) => EventDraft | null,
+  context: CommandContext,
+): Promise<bigint | null> {
+  const handled = await handleCommand(
     deps.store,
     streamName,
     evolve,
-    (state) => [decide(state)],
+    (state) => {
+      const draft = decide(state);
+      return draft === null ? [] : [draft];
+    },
     context,
   );
-  await deps.projections.waitFor(result.position, lastType);
-  return result.position;
+  if (!handled) return null;
+  await deps.projections.waitFor(handled.result.position, handled.lastType);
+  return handled.result.position;
 }
