@@ -1,16 +1,16 @@
 import type { DatabasePool } from 'slonik';
 import { AppError } from '../errors/catalogue.ts';
-import { toNewEvents } from '../eventsourcing/commandHandler.ts';
-import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
 import type { EventStore } from '../eventstore/eventStore.ts';
 import { queryLimit, queryMatching, queryParam } from '../http/queryParams.ts';
 import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
-import { securedRoutes } from '../identity/secured.ts';
+import { changeEntity } from '../identity/entityCommands.ts';
+import { commandContext, securedRoutes } from '../identity/secured.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import {
   type ContactPatch,
+  type ContactState,
   contactStream,
   decideContactUpdate,
   evolveContact,
@@ -88,47 +88,24 @@ export function contactRoutes(deps: ContactRouteDeps): Route[] {
           ...(body.name === undefined ? {} : { name: body.name === null ? null : body.name.trim() }),
           ...(body.attributes === undefined ? {} : { attributes: body.attributes }),
         };
-        const position = await updateContact(deps, me, contactId, patch, req.requestId);
-        if (position !== null) await deps.projections.waitFor(position, 'ContactUpdated');
-        // Its position is the change's once the read model has it (read-your-writes).
+        // An agent's change appends ContactUpdated (none when the patch changes nothing); the answer
+        // waits until the read model has it (read-your-writes).
+        await changeEntity(
+          deps,
+          contactStream(contactId),
+          (state: ContactState | undefined, event) => evolveContact(state ?? initialContactState(), event),
+          (state) => {
+            const contact = state ?? initialContactState();
+            // The contact id derives from the organization: a stream of another tenant's is not this contact.
+            if (contact.organizationId !== null && contact.organizationId !== me.organizationId) {
+              throw new AppError('http.not_found', 'No such contact');
+            }
+            return decideContactUpdate(contact, patch);
+          },
+          commandContext(me, req),
+        );
         return { status: 200, body: await existing(me, contactId) };
       },
     }),
   ];
-}
-
-/**
- * Read the contact's stream, decide, append with the expected revision; when another writer got
- * there first, read again and decide again. Returns the event's position, or null when the patch
- * changes nothing.
- */
-async function updateContact(
-  deps: ContactRouteDeps,
-  me: Principal,
-  contactId: string,
-  patch: ContactPatch,
-  correlationId: string,
-): Promise<bigint | null> {
-  const stream = contactStream(contactId);
-  for (let attempt = 1; ; attempt += 1) {
-    const history = await deps.store.readStream(stream);
-    const state = history.reduce(evolveContact, initialContactState());
-    // The contact id derives from the organization: a stream of another tenant's is not this contact.
-    if (state.organizationId !== null && state.organizationId !== me.organizationId) {
-      throw new AppError('http.not_found', 'No such contact');
-    }
-    const event = decideContactUpdate(state, patch);
-    if (event === null) return null;
-    const last = history.at(-1);
-    try {
-      const { position } = await deps.store.appendToStream(
-        stream,
-        toNewEvents([event], { organizationId: me.organizationId, actor: me.userId, correlationId }),
-        last ? last.revision : 'no_stream',
-      );
-      return position;
-    } catch (error) {
-      if (!(error instanceof WrongExpectedRevisionError) || attempt >= 5) throw error;
-    }
-  }
 }

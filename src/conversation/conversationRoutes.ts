@@ -5,6 +5,7 @@ import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import type { Permission } from '../identity/permissions.ts';
 import { securedRoutes } from '../identity/secured.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import {
   type AgentCommandDeps,
   addLabel,
@@ -211,7 +212,6 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
   ];
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const assigneePattern = /^(me|unassigned|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
 /** The `Idempotency-Key` header, bounded like `clientMessageId`; null when absent. */

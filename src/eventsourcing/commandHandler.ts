@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WrongExpectedRevisionError } from '../eventstore/errors.ts';
 import type { AppendResult, EventStore, NewEvent, RecordedEvent } from '../eventstore/eventStore.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import { deterministicId } from './deterministicId.ts';
 
 /**
@@ -16,8 +17,6 @@ export type CommandContext = {
   /** Any trace id (a request id a proxy chose, say); one that is not a UUID is kept as its UUIDv5. */
   correlationId?: string;
 };
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type Handled = { result: AppendResult; lastType: string };
 

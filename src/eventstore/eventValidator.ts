@@ -1,8 +1,7 @@
 import { AppError, type FieldError } from '../errors/catalogue.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import type { NewEvent } from './eventStore.ts';
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Checks events before they are appended: a UUID id, metadata matching schemas/eventstore/metadata,

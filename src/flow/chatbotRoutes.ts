@@ -3,14 +3,14 @@ import type { DatabasePool } from 'slonik';
 import { sql } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError, type FieldError } from '../errors/catalogue.ts';
-import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { EventStore } from '../eventstore/eventStore.ts';
 import { queryMatching } from '../http/queryParams.ts';
-import type { HttpRequest, Route } from '../http/route.ts';
+import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import { changeEntity, createEntity } from '../identity/entityCommands.ts';
-import { securedRoutes } from '../identity/secured.ts';
+import { commandContext, securedRoutes } from '../identity/secured.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { BusinessHours, ChatbotSettings, ChatbotTrigger } from './chatbot.ts';
 import { chatbotSettingErrors } from './chatbotSettings.ts';
@@ -33,8 +33,6 @@ type CreateBody = {
   enabled?: boolean;
 };
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Ids are stored lower-case, as Postgres prints uuids, so the catalog and the read model agree. */
 const lowerCaseIds = (hours: BusinessHours | null): BusinessHours | null =>
   hours?.closedFlowId === undefined ? hours : { ...hours, closedFlowId: hours.closedFlowId.toLowerCase() };
@@ -46,11 +44,6 @@ const lowerCaseIds = (hours: BusinessHours | null): BusinessHours | null =>
  */
 export function chatbotRoutes(deps: ChatbotRouteDeps): Route[] {
   const secured = securedRoutes(deps.authenticator);
-  const context = (req: HttpRequest, me: Principal): CommandContext => ({
-    organizationId: me.organizationId,
-    actor: me.userId,
-    correlationId: req.requestId,
-  });
 
   /** 422 unless the settings hold and every number and flow they name is the organization's. */
   const checkSettings = async (me: Principal, settings: Partial<ChatbotSettings>) => {
@@ -146,7 +139,7 @@ export function chatbotRoutes(deps: ChatbotRouteDeps): Route[] {
           deps,
           chatbotStream(chatbotId),
           { type: 'ChatbotCreated', data: { chatbotId, ...settings } },
-          context(req, me),
+          commandContext(me, req),
         );
         return { status: 201, body: await existing(me, chatbotId) };
       },
@@ -182,7 +175,7 @@ export function chatbotRoutes(deps: ChatbotRouteDeps): Route[] {
             }
             return { type: 'ChatbotUpdated', data };
           },
-          context(req, me),
+          commandContext(me, req),
         );
         return { status: 200, body: await existing(me, chatbotId) };
       },

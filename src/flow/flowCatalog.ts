@@ -1,12 +1,12 @@
 import { type DatabasePool, sql } from 'slonik';
 import { contactIdFor } from '../conversation/contact.ts';
 import { asTenant } from '../db/pool.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import type { Chatbot } from './chatbot.ts';
 import type { Value } from './expression.ts';
 import type { FlowDefinition } from './flowDefinition.ts';
 import { type ChatbotRow, chatbotColumns, toChatbot } from './flowQueries.ts';
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Bounds the TTL caches too: past it they start over (as the channel directory does). */
 const maxTimedEntries = 100_000;
 

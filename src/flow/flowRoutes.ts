@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { DatabasePool } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { EventStore } from '../eventstore/eventStore.ts';
 import { invalidQuery, queryParam } from '../http/queryParams.ts';
-import type { HttpRequest, Route } from '../http/route.ts';
+import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import { changeEntity, createEntity } from '../identity/entityCommands.ts';
-import { securedRoutes } from '../identity/secured.ts';
+import { commandContext, securedRoutes } from '../identity/secured.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import { decidePublish, decideSaveDraft } from './decideFlow.ts';
@@ -26,19 +26,12 @@ export type FlowRouteDeps = {
   registry: SchemaRegistry;
 };
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Flows of the caller's organization. Every save is a new version (the first is 1) and saved versions
  * never change, so publishing one freezes what chatbots run while editing goes on in later drafts.
  */
 export function flowRoutes(deps: FlowRouteDeps): Route[] {
   const secured = securedRoutes(deps.authenticator);
-  const context = (req: HttpRequest, me: Principal): CommandContext => ({
-    organizationId: me.organizationId,
-    actor: me.userId,
-    correlationId: req.requestId,
-  });
 
   /**
    * Runs validateFlow with what the definition names checked against the organization — its jump
@@ -127,7 +120,7 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
             type: 'FlowDraftSaved',
             data: { flowId, version: 1, name: body.name, definition: body.definition },
           },
-          context(req, me),
+          commandContext(me, req),
         );
         return { status: 201, body: { id: flowId, version: 1 } };
       },
@@ -161,7 +154,7 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
             version = (draft.data as { version: number }).version;
             return draft;
           },
-          context(req, me),
+          commandContext(me, req),
         );
         return { status: 200, body: { id: flowId, version } };
       },
@@ -193,7 +186,7 @@ export function flowRoutes(deps: FlowRouteDeps): Route[] {
             published = body.version ?? (state as FlowState).latestVersion;
             return draft;
           },
-          context(req, me),
+          commandContext(me, req),
         );
         return { status: 200, body: { id: flowId, publishedVersion: published } };
       },

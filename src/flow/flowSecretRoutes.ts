@@ -6,7 +6,7 @@ import type { EventStore } from '../eventstore/eventStore.ts';
 import type { HttpRequest, Route } from '../http/route.ts';
 import type { Authenticator, Principal } from '../identity/authenticator.ts';
 import type { SecretBox } from '../identity/secretBox.ts';
-import { securedRoutes } from '../identity/secured.ts';
+import { commandContext, securedRoutes } from '../identity/secured.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import { flowSecretContext, flowSecretsStream } from './flowSecretStore.ts';
 
@@ -41,10 +41,9 @@ export function flowSecretRoutes(deps: Deps): Route[] {
         WHERE organization_id = ${me.organizationId} AND name = ${name}`),
     )) as { name: string; updated_at: Date } | null;
   const append = async (me: Principal, req: HttpRequest, type: string, data: unknown) => {
-    const context = { organizationId: me.organizationId, actor: me.userId, correlationId: req.requestId };
     const { position } = await deps.store.appendToStream(
       flowSecretsStream(me.organizationId),
-      toNewEvents([{ type, data }], context),
+      toNewEvents([{ type, data }], commandContext(me, req)),
     );
     await deps.projections.waitFor(position, type);
   };

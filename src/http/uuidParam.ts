@@ -1,7 +1,6 @@
 import { AppError } from '../errors/catalogue.ts';
+import { uuidPattern } from '../lang/uuid.ts';
 import type { HttpRequest } from './route.ts';
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A path id that is not a UUID names nothing: 404, never a database error. */
 export function uuidParam(req: HttpRequest, name = 'id'): string {

@@ -7,7 +7,7 @@ import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
-import { securedRoutes } from './secured.ts';
+import { commandContext, securedRoutes } from './secured.ts';
 import { claimUnique, releaseUnique } from './uniqueValues.ts';
 
 type ChannelRow = {
@@ -100,7 +100,7 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
         // Before anything is claimed: a number goes to an organization whose token controls it.
         await deps.verifyPhoneNumber(body.phoneNumberId, body.accessToken);
         const channelId = randomUUID();
-        const context = { organizationId: me.organizationId, actor: me.userId };
+        const context = commandContext(me);
         await claimUnique(deps.store, 'phone_number_id', body.phoneNumberId, channelId, context);
         // Sealed with the channel id as context: a ciphertext copied onto another channel will not open.
         const seal = (secret: string | undefined) =>
@@ -157,7 +157,7 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
             }
             return { type: 'ChannelUpdated', data: changes };
           },
-          { organizationId: me.organizationId, actor: me.userId },
+          commandContext(me),
         );
         return { status: 200, body: { id: channelId, position: String(position) } };
       },
@@ -170,7 +170,7 @@ export function channelRoutes(deps: IdentityDeps): Route[] {
       summary: 'Disconnect a WhatsApp number',
       handler: async (req, me) => {
         const channelId = uuidParam(req);
-        const context = { organizationId: me.organizationId, actor: me.userId };
+        const context = commandContext(me);
         let phoneNumberId = '';
         await changeEntity(
           deps,

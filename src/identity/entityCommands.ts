@@ -4,10 +4,11 @@ import {
   handleCommand,
   toNewEvents,
 } from '../eventsourcing/commandHandler.ts';
-import type { RecordedEvent } from '../eventstore/eventStore.ts';
-import type { IdentityDeps } from './identityDeps.ts';
+import type { EventStore, RecordedEvent } from '../eventstore/eventStore.ts';
+import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 
-type Deps = Pick<IdentityDeps, 'store' | 'projections'>;
+/** Only the store, and a way to wait for the read models. */
+type Deps = { store: EventStore; projections: Pick<ProjectionRunner, 'waitFor'> };
 
 /**
  * Starts a new stream with its first event, then waits until the read models include it, so the

@@ -1,4 +1,5 @@
 import { AppError } from '../errors/catalogue.ts';
+import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { HttpRequest, HttpResult, Route } from '../http/route.ts';
 import type { Authenticator, Principal } from './authenticator.ts';
 import type { Permission } from './permissions.ts';
@@ -9,6 +10,13 @@ export type SecuredRoute = Omit<Route, 'access' | 'handler'> & {
   permission: Permission | 'authenticated';
   handler: SecuredHandler;
 };
+
+/** The caller as the author of a command's events; the request id becomes their correlation id. */
+export const commandContext = (me: Principal, req?: Pick<HttpRequest, 'requestId'>): CommandContext => ({
+  organizationId: me.organizationId,
+  actor: me.userId,
+  ...(req === undefined ? {} : { correlationId: req.requestId }),
+});
 
 /**
  * Builds protected routes: authenticate (401), then check the route's permission (403), then run

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { asTenant } from '../db/pool.ts';
 import { AppError } from '../errors/catalogue.ts';
-import type { CommandContext } from '../eventsourcing/commandHandler.ts';
 import type { Route } from '../http/route.ts';
 import { uuidParam } from '../http/uuidParam.ts';
 import type { Principal } from './authenticator.ts';
@@ -10,7 +9,7 @@ import { changeEntity, createEntity } from './entityCommands.ts';
 import type { IdentityDeps } from './identityDeps.ts';
 import { hashPassword } from './passwords.ts';
 import { builtInRoles, isBuiltInRole, isPermission, type Permission, permissionsOf } from './permissions.ts';
-import { securedRoutes } from './secured.ts';
+import { commandContext, securedRoutes } from './secured.ts';
 import { claimUnique, releaseUnique } from './uniqueValues.ts';
 import { evolveUser, existingUser } from './userState.ts';
 
@@ -31,11 +30,6 @@ const toUser = (row: UserRow) => ({
   updatedAt: row.updated_at.toISOString(),
 });
 const userColumns = sql.fragment`user_id, email, name, role, created_at, updated_at`;
-
-const contextOf = (me: Principal): CommandContext => ({
-  organizationId: me.organizationId,
-  actor: me.userId,
-});
 
 /** Users (soft delete) and custom roles of the caller's organization. */
 export function userRoutes(deps: IdentityDeps): Route[] {
@@ -111,7 +105,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
         await checkWithinOwnPermissions(me, body.role, `Granting ${body.role}`);
         const userId = randomUUID();
         const email = body.email.trim().toLowerCase();
-        await claimUnique(deps.store, 'email', email, userId, contextOf(me));
+        await claimUnique(deps.store, 'email', email, userId, commandContext(me));
         const passwordHash = await hashPassword(body.password);
         const position = await createEntity(
           deps,
@@ -120,7 +114,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
             type: 'UserRegistered',
             data: { userId, email, name: body.name, role: body.role, passwordHash },
           },
-          contextOf(me),
+          commandContext(me),
         );
         return { status: 201, body: { ...(await readUser(me, userId)), position: String(position) } };
       },
@@ -146,7 +140,7 @@ export function userRoutes(deps: IdentityDeps): Route[] {
             existingUser(state, me.organizationId);
             return { type: 'UserUpdated', data: { name: body.name, role: body.role, passwordHash } };
           },
-          contextOf(me),
+          commandContext(me),
         );
         if (passwordHash !== undefined) {
           // A password reset is how a compromised account is taken back: its sessions end now.
@@ -177,10 +171,10 @@ export function userRoutes(deps: IdentityDeps): Route[] {
             existingUser(state, me.organizationId);
             return { type: 'UserDeleted', data: {} };
           },
-          contextOf(me),
+          commandContext(me),
         );
         await deps.sessions.revokeUser(me.organizationId, userId);
-        await releaseUnique(deps.store, 'email', target.email, userId, contextOf(me));
+        await releaseUnique(deps.store, 'email', target.email, userId, commandContext(me));
         return { status: 204 };
       },
     }),
@@ -238,13 +232,13 @@ export function userRoutes(deps: IdentityDeps): Route[] {
           'role_name',
           `${me.organizationId}:${body.name.toLowerCase()}`,
           roleId,
-          contextOf(me),
+          commandContext(me),
         );
         const position = await createEntity(
           deps,
           `role-${roleId}`,
           { type: 'RoleCreated', data: { roleId, name: body.name, permissions: body.permissions } },
-          contextOf(me),
+          commandContext(me),
         );
         return {
           status: 201,
