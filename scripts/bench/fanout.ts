@@ -18,7 +18,6 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,7 +45,7 @@ import {
   planConversations,
 } from './fanout/tenants.ts';
 import { integerFlag, integerListFlag, readFlags } from './flags.ts';
-import { startServer } from './ingest/processes.ts';
+import { benchServerConfig, freePort, startServer } from './ingest/processes.ts';
 import { waitForChannels } from './ingest/tenants.ts';
 import { fixed, formatTable } from './measure.ts';
 import { createScratchDatabase, postgresSettings, type ScratchDatabase } from './scratchDatabase.ts';
@@ -89,14 +88,6 @@ async function cleanUp(): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) {
     await cleanup().catch((error: unknown) => log(`cleanup failed: ${error}`));
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The server's counters (GET /metrics), summed over labels. */
@@ -465,17 +456,13 @@ async function main(): Promise<boolean> {
   log('starting the server…');
   const server = await startServer(
     {
-      DATABASE_URL: db.url,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      META_APP_SECRET: secret,
-      NODE_ENV: 'production',
-      ALLOW_DEV_FALLBACKS: 'true', // keys generated into DATA_DIR
-      DATA_DIR: join(dir, 'data'),
-      DATABASE_POOL_SIZE: String(options.pool),
-      META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
-      CHANNEL_VERIFICATION: 'off',
+      ...(await benchServerConfig({
+        databaseUrl: db.url,
+        port,
+        appSecret: secret,
+        dataDir: join(dir, 'data'),
+        pool: options.pool,
+      })),
       // The tokens must outlive the run (the gateway closes a socket whose token expires).
       ACCESS_TOKEN_TTL_SECONDS: '7200',
     },

@@ -16,7 +16,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +26,7 @@ import { integerFlag, integerListFlag, readFlags } from './flags.ts';
 import { type Batches, batchesAfter, formatBatches, lastPosition } from './ingest/batches.ts';
 import { writeSignedBodies } from './ingest/bodies.ts';
 import type { CpuSplit } from './ingest/cpuSplit.ts';
-import { type Child, startBareServer, startServer } from './ingest/processes.ts';
+import { benchServerConfig, type Child, freePort, startBareServer, startServer } from './ingest/processes.ts';
 import { measureStoreCeiling, type StoreCeiling } from './ingest/storeCeiling.ts';
 import { type Conversation, createTenants, waitForChannels } from './ingest/tenants.ts';
 import { runWrk, type WrkLoad, type WrkResult } from './ingest/wrk.ts';
@@ -84,14 +83,6 @@ function wrkVersion(): string {
   const { stdout, error } = spawnSync('wrk', ['-v'], { encoding: 'utf8' });
   if (error) throw new Error(`wrk: ${error.message} (Debian: apt-get install -y wrk)`);
   return stdout.split(' [')[0] ?? 'wrk';
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A fresh database, dropped by cleanUp; its migrations run here, see main. */
@@ -344,20 +335,13 @@ async function main(): Promise<boolean> {
   const port = await freePort();
   log('starting the server…');
   const server = await startServer(
-    {
-      DATABASE_URL: db.url,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      META_APP_SECRET: secret,
-      NODE_ENV: 'production',
-      ALLOW_DEV_FALLBACKS: 'true', // keys generated into DATA_DIR
-      DATA_DIR: join(dir, 'data'),
-      DATABASE_POOL_SIZE: String(options.pool),
-      // Nothing is sent in this bench, nor verified: a port nobody listens on.
-      META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
-      CHANNEL_VERIFICATION: 'off',
-    },
+    await benchServerConfig({
+      databaseUrl: db.url,
+      port,
+      appSecret: secret,
+      dataDir: join(dir, 'data'),
+      pool: options.pool,
+    }),
     join(dir, 'server.log'),
     options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
   );

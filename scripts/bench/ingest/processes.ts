@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { variables } from '../../../src/config/config.ts';
@@ -58,6 +59,39 @@ async function startedOrExit<T>(
     );
   });
   return Promise.race([started, exit]);
+}
+
+/** A port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** How the benchmarks run the server: production mode on loopback, quiet, with keys generated into `dataDir`. */
+export async function benchServerConfig(settings: {
+  databaseUrl: string;
+  port: number;
+  appSecret: string;
+  dataDir: string;
+  pool: number;
+}): Promise<Record<string, string>> {
+  return {
+    DATABASE_URL: settings.databaseUrl,
+    HOST: '127.0.0.1',
+    PORT: String(settings.port),
+    LOG_LEVEL: 'warn',
+    META_APP_SECRET: settings.appSecret,
+    NODE_ENV: 'production',
+    ALLOW_DEV_FALLBACKS: 'true', // keys generated into DATA_DIR
+    DATA_DIR: settings.dataDir,
+    DATABASE_POOL_SIZE: String(settings.pool),
+    // Nothing is verified, and a bench that sends measures no Graph API: a port nobody listens on.
+    META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
+    CHANNEL_VERIFICATION: 'off',
+  };
 }
 
 /**
