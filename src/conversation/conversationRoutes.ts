@@ -77,10 +77,29 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
     if (!conversation) throw new AppError('http.not_found', 'No such conversation');
     return conversation;
   };
-  const historyOptions = (req: HttpRequest) => {
-    const before = queryMatching(req.query, 'before', /^\d{1,19}$/, 'a position from a previous page');
-    return { limit: queryLimit(req.query, 50, 200), ...(before === undefined ? {} : { before }) };
-  };
+  /** A page of a visible conversation's messages or notes, newest first. */
+  const history = (
+    path: string,
+    response: string,
+    what: string,
+    list: typeof listMessages | typeof listNotes,
+  ): Route =>
+    secured({
+      permission: 'conversations.read',
+      method: 'GET',
+      path: `/api/v1/conversations/:id/${path}`,
+      response,
+      summary: `${what}, newest first (before: the nextCursor of the previous page)`,
+      handler: async (req, me) => {
+        const before = queryMatching(req.query, 'before', /^\d{1,19}$/, 'a position from a previous page');
+        const options = {
+          limit: queryLimit(req.query, 50, 200),
+          ...(before === undefined ? {} : { before }),
+        };
+        const conversation = await visibleConversation(req, me);
+        return { status: 200, body: await list(deps.pool, me.organizationId, conversation.id, options) };
+      },
+    });
 
   return [
     secured({
@@ -118,32 +137,8 @@ export function conversationRoutes(deps: ConversationRouteDeps): Route[] {
       summary: 'One conversation, as the inbox shows it',
       handler: async (req, me) => ({ status: 200, body: await visibleConversation(req, me) }),
     }),
-    secured({
-      permission: 'conversations.read',
-      method: 'GET',
-      path: '/api/v1/conversations/:id/messages',
-      response: 'api/messageList',
-      summary: 'Messages, newest first (before: the nextCursor of the previous page)',
-      handler: async (req, me) => {
-        const options = historyOptions(req);
-        const conversation = await visibleConversation(req, me);
-        const page = await listMessages(deps.pool, me.organizationId, conversation.id, options);
-        return { status: 200, body: page };
-      },
-    }),
-    secured({
-      permission: 'conversations.read',
-      method: 'GET',
-      path: '/api/v1/conversations/:id/notes',
-      response: 'api/noteList',
-      summary: 'Private notes, newest first (before: the nextCursor of the previous page)',
-      handler: async (req, me) => {
-        const options = historyOptions(req);
-        const conversation = await visibleConversation(req, me);
-        const page = await listNotes(deps.pool, me.organizationId, conversation.id, options);
-        return { status: 200, body: page };
-      },
-    }),
+    history('messages', 'api/messageList', 'Messages', listMessages),
+    history('notes', 'api/noteList', 'Private notes', listNotes),
     secured({
       permission: 'conversations.reply',
       method: 'POST',
