@@ -8,6 +8,7 @@ import { uuidParam } from '../http/uuidParam.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
 import { securedRoutes } from '../identity/secured.ts';
 import type { Value } from './expression.ts';
+import { waitingForAgents } from './flowRun.ts';
 
 type RunRow = {
   run_id: string;
@@ -63,25 +64,21 @@ export function botRunRoutes(deps: { pool: DatabasePool; authenticator: Authenti
   ];
 }
 
-const toRun = (row: RunRow) => {
-  // A pending API request may carry the business's own credentials: agents see only that it waits.
-  const { request: _hidden, ...waiting } = row.waiting ?? {};
-  return {
-    id: row.run_id,
-    chatbotId: row.chatbot_id,
-    flowId: row.flow_id,
-    version: row.version,
-    trigger: row.trigger,
-    status: row.status,
-    turn: row.turn,
-    steps: row.steps,
-    nodeId: row.node_id,
-    waiting: row.waiting === null ? null : waiting,
-    variables: row.variables,
-    reason: row.reason,
-    detail: row.detail,
-    startedAt: row.started_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    endedAt: row.ended_at?.toISOString() ?? null,
-  };
-};
+const toRun = (row: RunRow) => ({
+  id: row.run_id,
+  chatbotId: row.chatbot_id,
+  flowId: row.flow_id,
+  version: row.version,
+  trigger: row.trigger,
+  status: row.status,
+  turn: row.turn,
+  steps: row.steps,
+  nodeId: row.node_id,
+  waiting: waitingForAgents(row.waiting),
+  variables: row.variables,
+  reason: row.reason,
+  detail: row.detail,
+  startedAt: row.started_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+  endedAt: row.ended_at?.toISOString() ?? null,
+});

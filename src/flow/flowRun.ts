@@ -11,6 +11,18 @@ export type Waiting =
   | { kind: 'answer'; nodeId: string; retries: number; timeoutAt: string | null }
   | { kind: 'api'; nodeId: string; requestId: string; request: ApiRequest };
 
+/**
+ * What a run waits for, as agents see it (deltas, bot-runs): a pending API request stays out, since its
+ * URL, headers and body may hold the business's own credentials, put there for the server only.
+ */
+export function waitingForAgents<W extends { kind: string; request?: unknown }>(
+  waiting: W | null,
+): Omit<W, 'request'> | null {
+  if (waiting === null) return null;
+  const { request: _hidden, ...shown } = waiting;
+  return shown;
+}
+
 export type Step = { flowId: string; version: number; nodeId: string; type: FlowNodeType };
 
 /** A bot's run through a flow, held in the conversation's state. */

@@ -1,4 +1,5 @@
 import { type RecordedEvent, streamId } from '../eventstore/eventStore.ts';
+import { waitingForAgents } from '../flow/flowRun.ts';
 
 /**
  * What the agent consoles receive, as it travels between the projector and the WebSocket gateway of
@@ -84,15 +85,9 @@ export function conversationDelta(event: RecordedEvent, previous: bigint | null)
   };
 }
 
-/**
- * Event data as agents see it. A flow's pending API request stays out: its URL, headers and body may
- * hold the credentials of the business's own systems, which the flow's author put there for the
- * server, not for every agent.
- */
+/** Event data as agents see it: a flow's pending API request stays out (see waitingForAgents). */
 function forConsoles(event: RecordedEvent): unknown {
   if (event.type !== 'FlowAdvanced') return event.data;
   const data = event.data as { waiting: { kind: string; request?: unknown } | null };
-  if (data.waiting?.kind !== 'api') return data;
-  const { request: _hidden, ...waiting } = data.waiting;
-  return { ...data, waiting };
+  return { ...data, waiting: waitingForAgents(data.waiting) };
 }
