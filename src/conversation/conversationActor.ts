@@ -3,6 +3,7 @@ import type { ActorBehaviour, ActorSystem } from '../actors/actorSystem.ts';
 import type { LeaderLock } from '../db/leaderLock.ts';
 import { deterministicId } from '../eventsourcing/deterministicId.ts';
 import type { BotPrepared, BotPreparer } from '../flow/botPreparation.ts';
+import { memoize } from '../lang/memoize.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ProjectionRunner } from '../projection/projectionRunner.ts';
 import type { ConversationCommand } from './conversationCommands.ts';
@@ -49,17 +50,8 @@ export type ConversationWorkerDeps = {
  * One conversation per organization, WhatsApp number and customer: its id is derived from the three,
  * so every node and every redelivery finds the same stream without a lookup.
  */
-export function conversationIdFor(organizationId: string, channelId: string, waId: string): string {
-  const name = `conversation/${organizationId}/${channelId}/${waId}`;
-  let id = recentIds.get(name);
-  if (id === undefined) {
-    // A SHA-1 per webhook adds up on the ingest path; the same customers write again and again.
-    if (recentIds.size >= maxRecentIds) recentIds.clear();
-    id = deterministicId(name);
-    recentIds.set(name, id);
-  }
-  return id;
-}
+export const conversationIdFor = (organizationId: string, channelId: string, waId: string): string =>
+  recentIds(`conversation/${organizationId}/${channelId}/${waId}`);
 
-const recentIds = new Map<string, string>();
-const maxRecentIds = 100_000;
+// A SHA-1 per webhook adds up on the ingest path; the same customers write again and again.
+const recentIds = memoize(deterministicId, 100_000);

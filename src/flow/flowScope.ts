@@ -1,4 +1,5 @@
-import { type Expression, evaluateExpression, parseExpression, type Value } from './expression.ts';
+import { memoize } from '../lang/memoize.ts';
+import { evaluateExpression, parseExpression, type Value } from './expression.ts';
 import type { BotEnvironment } from './flowRun.ts';
 
 /**
@@ -36,15 +37,7 @@ export const isTruthy = (value: Value | undefined): boolean =>
   );
 
 /** Expressions were checked when the flow was saved; each is parsed once per process. */
-export function evaluate(source: string, lookup: (name: string) => Value | undefined): Value {
-  let expression = parsed.get(source);
-  if (expression === undefined) {
-    if (parsed.size >= maxParsed) parsed.clear();
-    expression = parseExpression(source);
-    parsed.set(source, expression);
-  }
-  return evaluateExpression(expression, lookup);
-}
+const parsed = memoize(parseExpression, 10_000);
 
-const parsed = new Map<string, Expression>();
-const maxParsed = 10_000;
+export const evaluate = (source: string, lookup: (name: string) => Value | undefined): Value =>
+  evaluateExpression(parsed(source), lookup);

@@ -1,4 +1,5 @@
 import { assertNever } from '../lang/assertNever.ts';
+import { memoize } from '../lang/memoize.ts';
 
 /*
  * The regexes of flows — `matches` in expressions, and keyword triggers — run on this engine: the pattern becomes a Thompson NFA that is
@@ -42,18 +43,7 @@ export const regexWeight = (pattern: string): number => compileRegex(pattern).we
  * Compiles a case-insensitive regex (see above), once per pattern per process; throws RegexError
  * with an offset into the pattern.
  */
-export function safeRegex(pattern: string): SafeRegex {
-  let regex = compiled.get(pattern);
-  if (regex === undefined) {
-    if (compiled.size >= maxCompiled) compiled.clear();
-    regex = compileSafeRegex(pattern);
-    compiled.set(pattern, regex);
-  }
-  return regex;
-}
-
-const compiled = new Map<string, SafeRegex>();
-const maxCompiled = 1_000;
+export const safeRegex: (pattern: string) => SafeRegex = memoize(compileSafeRegex, 1_000);
 
 function compileSafeRegex(pattern: string): SafeRegex {
   const { program } = compileRegex(pattern);
