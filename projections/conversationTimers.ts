@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 
 /**
  * When each snoozed conversation wakes up. A snooze sets the timer; anything that ends the snooze
@@ -25,7 +25,7 @@ export const conversationTimersProjection: Projection<'timers'> = {
     'ConversationResolved',
     'ConversationMarkedPending',
   ],
-  async apply(tx, recorded: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
     const event = conversationEventOf(recorded);
     const conversationId = streamId(recorded.streamName);
     if (event.type === 'ConversationSnoozed') {
@@ -37,5 +37,5 @@ export const conversationTimersProjection: Projection<'timers'> = {
     }
     await tx.query(sql.unsafe`
       DELETE FROM ${t.timers} WHERE conversation_id = ${conversationId} AND kind = 'snooze'`);
-  },
+  }),
 };

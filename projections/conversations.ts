@@ -18,7 +18,7 @@ import {
 } from '../src/conversation/readModelItems.ts';
 import { jsonb } from '../src/db/jsonb.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type { Projection, ProjectionTables } from '../src/projection/projection.ts';
+import { eachEvent, type Projection, type ProjectionTables } from '../src/projection/projection.ts';
 import { createTenantTable, type SqlFragment } from '../src/projection/tenantTable.ts';
 import { conversationDelta } from '../src/realtime/delta.ts';
 
@@ -103,7 +103,7 @@ export const conversationsProjection: Projection<Table> = {
     );
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.notes} (organization_id, conversation_id, position DESC)`);
   },
-  async apply(tx, recorded, { tables, publish }) {
+  applyBatch: eachEvent(async (tx, recorded, { tables, publish }) => {
     if (recorded.type === 'ContactUpdated') {
       await applyContactUpdated(tx, tables, recorded);
       return;
@@ -120,7 +120,7 @@ export const conversationsProjection: Projection<Table> = {
       };
     }
     publish(delta);
-  },
+  }),
 };
 
 /** One event's context: who, which conversation, when, where in `$all`. */

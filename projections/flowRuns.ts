@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { jsonb } from '../src/db/jsonb.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 
 /**
@@ -35,7 +35,7 @@ export const flowRunsProjection: Projection<'runs' | 'work'> = {
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.work} (due_at)`);
   },
   eventTypes: ['FlowRunStarted', 'FlowAdvanced', 'FlowEnded'],
-  async apply(tx, recorded: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
     const event = conversationEventOf(recorded);
     const organizationId = recorded.metadata.organizationId;
     const conversationId = streamId(recorded.streamName);
@@ -87,5 +87,5 @@ export const flowRunsProjection: Projection<'runs' | 'work'> = {
       default:
         return;
     }
-  },
+  }),
 };

@@ -1,6 +1,6 @@
 import { sql } from 'slonik';
 import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 
 /**
@@ -21,7 +21,7 @@ export const flowSecretsProjection: Projection<'secrets'> = {
     );
   },
   eventTypes: ['FlowSecretSet', 'FlowSecretRemoved'],
-  async apply(tx, event: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, event, { tables: t }) => {
     const org = event.metadata.organizationId;
     const data = event.data as { name: string; sealed?: string };
     if (event.type === 'FlowSecretSet') {
@@ -34,5 +34,5 @@ export const flowSecretsProjection: Projection<'secrets'> = {
     await tx.query(
       sql.unsafe`DELETE FROM ${t.secrets} WHERE organization_id = ${org} AND name = ${data.name}`,
     );
-  },
+  }),
 };

@@ -7,7 +7,7 @@ import type {
   FlowPublished,
 } from '../src/flow/flowEvents.ts';
 import { chatbotEventTypes, flowEventTypes } from '../src/flow/flowEvents.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 
 /**
@@ -59,7 +59,7 @@ export const flowsProjection: Projection<Table> = {
     // The catalog reads a number's chatbots on every bot turn it does not have cached.
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.chatbots} (organization_id, channel_id)`);
   },
-  async apply(tx, event: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, event, { tables: t }) => {
     const org = event.metadata.organizationId;
     const at = event.metadata.occurredAt;
     switch (event.type) {
@@ -116,5 +116,5 @@ export const flowsProjection: Projection<Table> = {
       default:
         return;
     }
-  },
+  }),
 };

@@ -1,6 +1,6 @@
 import { sql } from 'slonik';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 
 /**
@@ -88,7 +88,7 @@ export const identityProjection: Projection<Table> = {
     'ChannelUpdated',
     'ChannelDisconnected',
   ],
-  async apply(tx, event: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, event, { tables: t }) => {
     const org = event.metadata.organizationId;
     const at = event.metadata.occurredAt;
     const data = event.data as Data;
@@ -165,5 +165,5 @@ export const identityProjection: Projection<Table> = {
       default:
         return;
     }
-  },
+  }),
 };

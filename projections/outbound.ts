@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type { Projection } from '../src/projection/projection.ts';
+import { eachEvent, type Projection } from '../src/projection/projection.ts';
 
 /**
  * The outbound sender's work queue: a row per message queued and not yet sent or failed. Inserts
@@ -31,7 +31,7 @@ export const outboundProjection: Projection<'pending'> = {
     'MessageSent',
     'MessageFailed',
   ],
-  async apply(tx, recorded: RecordedEvent, { tables: t }) {
+  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
     const event = conversationEventOf(recorded);
     const at = recorded.metadata.occurredAt;
     switch (event.type) {
@@ -61,5 +61,5 @@ export const outboundProjection: Projection<'pending'> = {
       default:
         return;
     }
-  },
+  }),
 };

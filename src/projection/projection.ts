@@ -15,9 +15,14 @@ export type ProjectionContext<Name extends string = string> = {
 };
 
 /**
- * A projector: the event types it handles, the tables it owns and how one event changes them. It runs
- * inside the runner's transaction, together with its checkpoint, so each event takes effect exactly
- * once. It must not throw on a recorded event it handles: a throw parks the projection.
+ * A projector: the event types it handles, the tables it owns and how a batch of events changes them.
+ * It runs inside the runner's transaction, together with its checkpoint, so each event takes effect
+ * exactly once. A batch is any run of consecutive events of its types, in `$all` order, from one event
+ * (the live path) to thousands (a backlog, a replay): applying a history in batches of any size must
+ * leave the same rows and publish the same deltas as applying it one event at a time. The set-based
+ * projectors fold a batch in memory and write each table with a few multi-row statements. It must not
+ * throw on a recorded event it handles: a throw parks the projection (on the event, which the runner
+ * finds by applying the batch again one event at a time).
  *
  * `tables` names its tables (logical name → live qualified name, e.g. `rm.conversations`) and
  * `createTables` creates them under any names: the runner creates the live ones on first start, and
@@ -31,9 +36,22 @@ export type Projection<Name extends string = string> = {
   eventTypes: string[];
   tables: Readonly<Record<Name, string>>;
   createTables(tx: DatabaseTransactionConnection, tables: ProjectionTables<Name>): Promise<void>;
-  apply(
+  applyBatch(
     tx: DatabaseTransactionConnection,
-    event: RecordedEvent,
+    events: readonly RecordedEvent[],
     context: ProjectionContext<Name>,
   ): Promise<void>;
 };
+
+/** Transitional: applies a batch one event at a time, for the projectors not yet set-based. */
+export function eachEvent<Name extends string>(
+  apply: (
+    tx: DatabaseTransactionConnection,
+    event: RecordedEvent,
+    context: ProjectionContext<Name>,
+  ) => Promise<void>,
+): Projection<Name>['applyBatch'] {
+  return async (tx, events, context) => {
+    for (const event of events) await apply(tx, event, context);
+  };
+}

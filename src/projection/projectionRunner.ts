@@ -1,11 +1,15 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, Histogram, type Registry } from 'prom-client';
 import { type DatabasePool, type DatabaseTransactionConnection, sql } from 'slonik';
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/eventStore.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConversationDelta, DeltaBus } from '../realtime/delta.ts';
 import type { Projection, ProjectionTables } from './projection.ts';
 
-const maxBatch = 200;
+/**
+ * The most events one batch takes. A batch is what the subscription already holds: one event alone on
+ * the live path (applied at once), up to a whole page of the store's reads behind a backlog.
+ */
+const defaultMaxBatch = 1000;
 /** Positions remembered as applied, for waiters that arrive after their event was applied. */
 const recentlyAppliedLimit = 50_000;
 /** A parked projection retries its batch after 1 s, then twice as long each time, up to a minute. */
@@ -22,6 +26,8 @@ export type ProjectionRunnerOptions = {
   readyLagSeconds?: number;
   /** How often each projection's lag is measured. */
   lagProbeMs?: number;
+  /** The most events applied in one transaction. */
+  maxBatch?: number;
 };
 
 export type Parked = {
@@ -46,7 +52,7 @@ type Running = {
 
 /** The checkpoint names another version than this code's: its tables are not the ones it writes. */
 class VersionMismatch extends Error {}
-/** A projection's apply threw on this event. */
+/** A projection's applyBatch threw on this event (applied alone). */
 class ApplyFailed extends Error {
   constructor(
     readonly position: bigint,
@@ -79,6 +85,8 @@ export class ProjectionRunner {
   private stopping = false;
   private readonly wakeSleepers = new Set<() => void>();
   private lagTimer: NodeJS.Timeout | undefined;
+  private readonly maxBatch: number;
+  private batchMetrics: { events: Histogram; seconds: Histogram } | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -87,6 +95,7 @@ export class ProjectionRunner {
     private readonly logger: Logger,
     private readonly options: ProjectionRunnerOptions = {},
   ) {
+    this.maxBatch = options.maxBatch ?? defaultMaxBatch;
     if (options.metricsRegistry) this.registerMetrics(options.metricsRegistry);
   }
 
@@ -107,6 +116,7 @@ export class ProjectionRunner {
       const subscription = this.store.subscribeToAll({
         after: checkpoint === 0n ? undefined : checkpoint,
         filter: { eventTypes: projection.eventTypes },
+        batchSize: this.maxBatch,
       });
       this.subscriptions.push(subscription);
       this.running.push(this.run(state, subscription));
@@ -208,7 +218,7 @@ export class ProjectionRunner {
         // 1. Gather what is already available, up to a batch, without waiting for more.
         const batch: RecordedEvent[] = [first.value];
         next = iterator.next();
-        while (batch.length < maxBatch) {
+        while (batch.length < this.maxBatch) {
           const more = await Promise.race([next, afterPendingCallbacks()]);
           if (more === notYet || more.done) break;
           batch.push(more.value);
@@ -227,19 +237,28 @@ export class ProjectionRunner {
     }
   }
 
-  /** The batch's deltas once it is applied; null when the runner stops or the version changed. */
+  /**
+   * The batch's deltas once it is applied; null when the runner stops or the version changed. A batch
+   * that fails is applied again at once one event at a time, in one transaction, so that a failing
+   * event is named and parked on; while parked, every retry goes one event at a time.
+   */
   private async applyUntilDone(state: Running, batch: RecordedEvent[]): Promise<ConversationDelta[] | null> {
     const name = state.projection.name;
     let delay = firstRetryMs;
+    let oneByOne = false;
     for (;;) {
       try {
-        const deltas = await this.applyBatch(state, batch);
+        const deltas = await this.applyBatch(state, batch, oneByOne);
         if (this.parked.delete(name)) this.logger.info({ projection: name }, 'projection resumed');
         return deltas;
       } catch (error) {
         if (error instanceof VersionMismatch) {
           this.park(name, { position: state.known, error: error.message, retrying: false });
           return null;
+        }
+        if (!oneByOne && batch.length > 1) {
+          oneByOne = true;
+          continue;
         }
         const position = error instanceof ApplyFailed ? error.position : (batch[0]?.position ?? 0n);
         const cause = error instanceof ApplyFailed ? error.cause : error;
@@ -254,11 +273,17 @@ export class ProjectionRunner {
     }
   }
 
-  private async applyBatch(state: Running, batch: RecordedEvent[]): Promise<ConversationDelta[]> {
+  private async applyBatch(
+    state: Running,
+    batch: RecordedEvent[],
+    oneByOne: boolean,
+  ): Promise<ConversationDelta[]> {
     const { projection } = state;
     const deltas: ConversationDelta[] = [];
     const last = batch.at(-1);
     if (!last) return deltas;
+    const started = performance.now();
+    let applied = 0;
     await this.pool.transaction(async (tx) => {
       deltas.length = 0;
       const stored = await readCheckpoint(tx, projection.name, true);
@@ -267,13 +292,15 @@ export class ProjectionRunner {
       }
       const pending = eventsPast(stored.position, state.known, batch);
       const context = { tables: state.tables, publish: (delta: ConversationDelta) => deltas.push(delta) };
-      for (const event of pending) {
+      if (!oneByOne && pending.length > 0) await projection.applyBatch(tx, pending, context);
+      for (const event of oneByOne ? pending : []) {
         try {
-          await projection.apply(tx, event, context);
+          await projection.applyBatch(tx, [event], context);
         } catch (error) {
           throw new ApplyFailed(event.position, error);
         }
       }
+      applied = pending.length;
       if (pending.length > 0) {
         await tx.query(sql.unsafe`
           UPDATE projection.checkpoints SET position = ${String(last.position)}, updated_at = now()
@@ -281,6 +308,11 @@ export class ProjectionRunner {
       }
     });
     state.known = last.position;
+    if (applied > 0) {
+      const labels = { projection: projection.name };
+      this.batchMetrics?.events.observe(labels, applied);
+      this.batchMetrics?.seconds.observe(labels, (performance.now() - started) / 1000);
+    }
     return deltas;
   }
 
@@ -342,6 +374,22 @@ export class ProjectionRunner {
   }
 
   private registerMetrics(registry: Registry): void {
+    this.batchMetrics = {
+      events: new Histogram({
+        name: 'projection_batch_events',
+        help: 'events each projection applied in one transaction (1 on the live path, more behind a backlog)',
+        labelNames: ['projection'],
+        buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+        registers: [registry],
+      }),
+      seconds: new Histogram({
+        name: 'projection_batch_seconds',
+        help: 'time each projection took to apply a batch and commit it with its checkpoint',
+        labelNames: ['projection'],
+        buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+        registers: [registry],
+      }),
+    };
     const states = () => [...this.states.values()];
     new Gauge({
       name: 'projection_lag_events',

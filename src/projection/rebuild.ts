@@ -35,7 +35,8 @@ export async function rebuildProjection(
   options: RebuildOptions = {},
 ): Promise<RebuildResult> {
   const started = performance.now();
-  const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
+  // To the millisecond: two rebuilds of a small projection can finish within one second.
+  const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 17);
   const buildNames = renamed(projection.tables, (table) => `${table}__r${stamp}`);
   const build = tableIdentifiers(buildNames);
   const context: ProjectionContext = { tables: build, publish: () => {} };
@@ -52,9 +53,8 @@ export async function rebuildProjection(
       maxCount: batchSize,
     });
     if (page.length === 0) return page;
-    const apply = async (connection: DatabaseTransactionConnection) => {
-      for (const event of page) await projection.apply(connection, event, context);
-    };
+    const apply = (connection: DatabaseTransactionConnection) =>
+      projection.applyBatch(connection, page, context);
     if (tx) await apply(tx);
     else await deps.pool.transaction(apply);
     position = page.at(-1)?.position ?? position;

@@ -106,9 +106,7 @@ describe('flows projection', { timeout: 60_000 }, () => {
     const before = await snapshot();
     const events = await env.store.readAll({ filter: { eventTypes: flowsProjection.eventTypes } });
     const context = { tables: tableIdentifiers(flowsProjection.tables), publish: () => {} };
-    await env.pool.transaction(async (tx) => {
-      for (const event of events) await flowsProjection.apply(tx, event, context);
-    });
+    await env.pool.transaction((tx) => flowsProjection.applyBatch(tx, events, context));
     assert.deepEqual(await snapshot(), before);
 
     // A replay builds the same tables.

@@ -174,7 +174,7 @@ describe('a server killed while projecting', { timeout: 240_000 }, () => {
     for (const projection of allProjections) {
       for (const live of Object.values(projection.tables)) {
         const [schema, table] = live.split('.') as [string, string];
-        const retired = new RegExp(`kept the previous table as (${schema}\\.${table}__retired_\\d{14})`).exec(
+        const retired = new RegExp(`kept the previous table as (${schema}\\.${table}__retired_\\d{17})`).exec(
           replay.out,
         )?.[1];
         assert.ok(retired, `${live} was replaced:\n${replay.out}`);

@@ -133,10 +133,10 @@ describe('projection runner', () => {
   it('reports itself not ready while it is further behind than the bound', async () => {
     const slow: Projection = {
       ...things('slow'),
-      async apply(tx, event, context) {
-        if ((event.data as { n: number }).n === 4242)
+      async applyBatch(tx, events, context) {
+        if (events.some((event) => (event.data as { n: number }).n === 4242))
           await new Promise((resolve) => setTimeout(resolve, 2500));
-        await things('slow').apply(tx, event, context);
+        await things('slow').applyBatch(tx, events, context);
       },
     };
     const projection = new ProjectionRunner(env.store, env.pool, [slow], testLogger, {

@@ -56,7 +56,7 @@ describe('rebuilding a projection (npm run replay)', () => {
     assert.deepEqual(await seen(), range(0, next + 1), 'every event once, before and after the swap');
     assert.equal(result.retired.length, 1);
     const retired = result.retired[0] ?? '';
-    assert.match(retired, /^public\.things_seen__retired_\d{14}$/);
+    assert.match(retired, /^public\.things_seen__retired_\d{17}$/);
     const kept = Number(
       await env.pool.oneFirst(sql.unsafe`SELECT count(*) FROM ${sql.identifier(retired.split('.'))}`),
     );

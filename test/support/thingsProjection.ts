@@ -15,13 +15,19 @@ export const things = (name = 'things', version = 1): Projection<'seen'> => ({
   async createTables(tx, t) {
     await tx.query(sql.unsafe`CREATE TABLE ${t.seen} (position bigint PRIMARY KEY, n int NOT NULL)`);
   },
-  async apply(tx, event, { tables, publish }) {
-    const { n } = event.data as { n: number };
-    if (await tx.exists(sql.unsafe`SELECT 1 FROM refused WHERE n = ${n}`)) throw new Error(`${n} refused`);
-    await tx.query(
-      sql.unsafe`INSERT INTO ${tables.seen} (position, n) VALUES (${String(event.position)}, ${n})`,
+  async applyBatch(tx, events, { tables, publish }) {
+    const ns = events.map((event) => (event.data as { n: number }).n);
+    const refused = await tx.anyFirst(
+      sql.unsafe`SELECT n FROM refused WHERE n = ANY(${sql.array(ns, 'int4')}) LIMIT 1`,
     );
-    await tx.query(sql.unsafe`UPDATE totals SET sum = sum + ${n}`);
-    publish(conversationDelta(event, null));
+    if (refused.length > 0) throw new Error(`${refused[0]} refused`);
+    await tx.query(sql.unsafe`
+      INSERT INTO ${tables.seen} (position, n)
+      SELECT * FROM unnest(${sql.array(
+        events.map((event) => String(event.position)),
+        'int8',
+      )}::bigint[], ${sql.array(ns, 'int4')}::int[])`);
+    await tx.query(sql.unsafe`UPDATE totals SET sum = sum + ${ns.reduce((sum, n) => sum + n, 0)}`);
+    for (const event of events) publish(conversationDelta(event, null));
   },
 });

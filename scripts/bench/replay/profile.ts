@@ -71,7 +71,7 @@ export async function profileProjection(
       for (const event of page) {
         current = { queryMs: 0, queries: 0 };
         const started = performance.now();
-        await projection.apply(connection, event, context);
+        await projection.applyBatch(connection, [event], context);
         const ms = performance.now() - started;
         const row = byType.get(event.type) ?? { type: event.type, events: 0, ms: 0, queryMs: 0, queries: 0 };
         row.events += 1;
