@@ -1,0 +1,161 @@
+import { type DatabaseTransactionConnection, sql } from 'slonik';
+import type { ProjectionTables } from '../../src/projection/projection.ts';
+import type {
+  Changes,
+  ContactState,
+  ConversationState,
+  MessageState,
+  NoteState,
+  StoredMessage,
+} from './fold.ts';
+
+/**
+ * The conversations projection's reads and writes: one statement per table and direction for a whole
+ * batch. Keys go in as parallel uuid arrays; rows go out as one JSON array expanded by
+ * jsonb_to_recordset, so a batch of any size is a few round trips.
+ */
+export type Table = 'conversations' | 'messages' | 'contacts' | 'notes';
+type Tables = ProjectionTables<Table>;
+type Tx = DatabaseTransactionConnection;
+
+/** "org/id[/id]" keys → one uuid array per part. */
+function keyColumns(keys: Iterable<string>, parts: number): string[][] {
+  const columns: string[][] = Array.from({ length: parts }, () => []);
+  for (const key of keys) {
+    const values = key.split('/');
+    for (let part = 0; part < parts; part += 1) columns[part]?.push(values[part] as string);
+  }
+  return columns;
+}
+
+const uuids = (values: string[] | undefined) => sql.array(values ?? [], 'uuid');
+
+export async function loadConversations(tx: Tx, t: Tables, keys: Set<string>): Promise<ConversationState[]> {
+  if (keys.size === 0) return [];
+  const [orgs, ids] = keyColumns(keys, 2);
+  return (await tx.any(sql.unsafe`
+    SELECT c.* FROM ${t.conversations} AS c
+      JOIN unnest(${uuids(orgs)}, ${uuids(ids)}) AS k(organization_id, conversation_id)
+        ON c.organization_id = k.organization_id AND c.conversation_id = k.conversation_id`)) as ConversationState[];
+}
+
+export async function loadMessages(tx: Tx, t: Tables, keys: Set<string>): Promise<StoredMessage[]> {
+  if (keys.size === 0) return [];
+  const [orgs, conversations, ids] = keyColumns(keys, 3);
+  return (await tx.any(sql.unsafe`
+    SELECT m.organization_id, m.conversation_id, m.message_id, m.status, m.status_history, m.wa_message_id,
+           m.error
+      FROM ${t.messages} AS m
+      JOIN unnest(${uuids(orgs)}, ${uuids(conversations)}, ${uuids(ids)}) AS k(organization_id, conversation_id, message_id)
+        ON m.organization_id = k.organization_id AND m.conversation_id = k.conversation_id
+       AND m.message_id = k.message_id`)) as StoredMessage[];
+}
+
+export async function loadContacts(tx: Tx, t: Tables, keys: Set<string>): Promise<ContactState[]> {
+  if (keys.size === 0) return [];
+  const [orgs, ids] = keyColumns(keys, 2);
+  return (await tx.any(sql.unsafe`
+    SELECT k.* FROM ${t.contacts} AS k
+      JOIN unnest(${uuids(orgs)}, ${uuids(ids)}) AS wanted(organization_id, contact_id)
+        ON k.organization_id = wanted.organization_id AND k.contact_id = wanted.contact_id`)) as ContactState[];
+}
+
+/** Rows as one JSON parameter: Dates as ISO strings, positions (bigint) as decimal strings. */
+const recordset = (rows: readonly object[]) =>
+  sql.fragment`jsonb_to_recordset(${JSON.stringify(rows, (_key, value) =>
+    typeof value === 'bigint' ? String(value) : value,
+  )}::jsonb)`;
+
+/** Writes what a folded batch changed. Contacts first: the renamed contacts' names are read from them. */
+export async function writeChanges(tx: Tx, t: Tables, changes: Changes): Promise<void> {
+  await upsertContacts(tx, t, changes.contacts);
+  await upsertConversations(tx, t, changes.conversations);
+  await insertMessages(tx, t, changes.newMessages);
+  await updateMessages(tx, t, changes.changedMessages);
+  await insertNotes(tx, t, changes.notes);
+  await showRenamedContacts(tx, t, changes.renamedContacts);
+}
+
+async function upsertContacts(tx: Tx, t: Tables, rows: ContactState[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO ${t.contacts} (organization_id, contact_id, wa_id, profile_name, name, attributes, first_seen_at,
+                               last_seen_at, position)
+    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, contact_id uuid, wa_id text, profile_name text,
+                                          name text, attributes jsonb, first_seen_at timestamptz,
+                                          last_seen_at timestamptz, position bigint)
+    ON CONFLICT (organization_id, contact_id) DO UPDATE
+      SET profile_name = excluded.profile_name, name = excluded.name, attributes = excluded.attributes,
+          last_seen_at = excluded.last_seen_at, position = excluded.position`);
+}
+
+async function upsertConversations(tx: Tx, t: Tables, rows: ConversationState[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO ${t.conversations} (organization_id, conversation_id, channel_id, contact_id, wa_id, contact_name,
+                                    status, snoozed_until, assignee_id, queue_id, labels, last_message,
+                                    unread_count, last_inbound_at, last_activity_at, created_at, updated_at,
+                                    position)
+    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, channel_id uuid,
+                                          contact_id uuid, wa_id text, contact_name text, status text,
+                                          snoozed_until timestamptz, assignee_id uuid, queue_id uuid,
+                                          labels text[], last_message jsonb, unread_count integer,
+                                          last_inbound_at timestamptz, last_activity_at timestamptz,
+                                          created_at timestamptz, updated_at timestamptz, position bigint)
+    ON CONFLICT (organization_id, conversation_id) DO UPDATE
+      SET contact_name = excluded.contact_name, status = excluded.status,
+          snoozed_until = excluded.snoozed_until, assignee_id = excluded.assignee_id,
+          queue_id = excluded.queue_id, labels = excluded.labels, last_message = excluded.last_message,
+          unread_count = excluded.unread_count, last_inbound_at = excluded.last_inbound_at,
+          last_activity_at = excluded.last_activity_at, updated_at = excluded.updated_at,
+          position = excluded.position`);
+}
+
+async function insertMessages(tx: Tx, t: Tables, rows: MessageState[]): Promise<void> {
+  if (rows.length === 0) return;
+  // A message without media stores a JSON null there, as the projection always has.
+  await tx.query(sql.unsafe`
+    INSERT INTO ${t.messages} (organization_id, conversation_id, message_id, direction, type, text, content,
+                               media, status, status_history, wa_message_id, author, error, created_at, position)
+    SELECT organization_id, conversation_id, message_id, direction, type, text, content,
+           coalesce(media, 'null'::jsonb), status, status_history, wa_message_id, author, error, created_at,
+           position
+      FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, message_id uuid, direction text,
+                                   type text, text text, content jsonb, media jsonb, status text,
+                                   status_history jsonb, wa_message_id text, author jsonb, error jsonb,
+                                   created_at timestamptz, position bigint)`);
+}
+
+async function updateMessages(tx: Tx, t: Tables, rows: StoredMessage[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(sql.unsafe`
+    UPDATE ${t.messages} AS m
+       SET status = x.status, status_history = x.status_history, wa_message_id = x.wa_message_id,
+           error = x.error
+      FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, message_id uuid, status text,
+                                   status_history jsonb, wa_message_id text, error jsonb)
+     WHERE m.organization_id = x.organization_id AND m.conversation_id = x.conversation_id
+       AND m.message_id = x.message_id`);
+}
+
+async function insertNotes(tx: Tx, t: Tables, rows: NoteState[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO ${t.notes} (organization_id, conversation_id, note_id, text, author_id, created_at, position)
+    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, note_id uuid, text text,
+                                          author_id text, created_at timestamptz, position bigint)
+    ON CONFLICT DO NOTHING`);
+}
+
+/** Conversations the batch did not hold show their contact's name as it now stands. */
+async function showRenamedContacts(tx: Tx, t: Tables, contacts: Changes['renamedContacts']): Promise<void> {
+  if (contacts.length === 0) return;
+  await tx.query(sql.unsafe`
+    UPDATE ${t.conversations} AS c SET contact_name = coalesce(k.name, k.profile_name)
+      FROM unnest(${uuids(contacts.map((contact) => contact.organizationId))},
+                  ${uuids(contacts.map((contact) => contact.contactId))}) AS r(organization_id, contact_id),
+           ${t.contacts} AS k
+     WHERE k.organization_id = r.organization_id AND k.contact_id = r.contact_id
+       AND c.organization_id = r.organization_id AND c.contact_id = r.contact_id
+       AND c.contact_name IS DISTINCT FROM coalesce(k.name, k.profile_name)`);
+}
