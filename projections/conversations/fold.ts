@@ -55,7 +55,11 @@ export type Changes = {
   contacts: ContactState[];
   /** New notes (a note never changes; one already stored stays as it is). */
   notes: NoteState[];
-  /** Contacts whose shown name was set again: conversations outside the batch must show it too. */
+  /**
+   * Contacts stored before the batch whose shown name it changed: the conversations it did not hold
+   * must show the new name too. (A contact the batch created has none: a conversation's row is only
+   * ever written after its contact's.)
+   */
   renamedContacts: { organizationId: string; contactId: string }[];
 };
 
@@ -147,6 +151,8 @@ class BatchFold {
     renamed: new Set<string>(),
   };
   private readonly notes = new Map<string, NoteState>();
+  /** Each stored contact's shown name before the batch. */
+  private readonly storedNames = new Map<string, string | null>();
   readonly deltas: ConversationDelta[] = [];
 
   constructor(rows: Rows) {
@@ -154,6 +160,7 @@ class BatchFold {
     this.messages = new Map(rows.messages);
     this.contacts = new Map(rows.contacts);
     for (const [key, row] of this.conversations) this.holdByContact(key, row);
+    for (const [key, contact] of this.contacts) this.storedNames.set(key, shownName(contact));
   }
 
   apply(recorded: RecordedEvent): void {
@@ -187,9 +194,12 @@ class BatchFold {
       ),
       contacts: pick(this.changed.contacts, this.contacts),
       notes: [...this.notes.values()],
-      renamedContacts: [...this.changed.renamed].map((key) => {
+      renamedContacts: [...this.changed.renamed].flatMap((key) => {
         const contact = this.contacts.get(key) as ContactState;
-        return { organizationId: contact.organization_id, contactId: contact.contact_id };
+        const stored = this.storedNames.get(key);
+        return stored === undefined || stored === shownName(contact)
+          ? []
+          : [{ organizationId: contact.organization_id, contactId: contact.contact_id }];
       }),
     };
   }

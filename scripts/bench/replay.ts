@@ -10,7 +10,7 @@
  *      rebuildProjection reads), subscribeToAll catch-up (what the runner reads), bare pg keyset;
  *   3. per projection of allProjections: readAll pages filtered to its event types (its ceiling),
  *      then rebuildProjection; then all four at once;
- *   4. where the conversations projection's time goes, per event type (replay/profile.ts).
+ *   4. where the conversations projection's time goes, per statement (replay/profile.ts).
  * Every measure shows the CPU of this process (Node), of Postgres and of everything else.
  */
 
@@ -26,7 +26,7 @@ import { SchemaRegistry } from '../../src/schemas/schemaRegistry.ts';
 import { integerFlag, readFlags } from './flags.ts';
 import { fixed, formatTable, startMeter, type Usage } from './measure.ts';
 import { conversation, organizations, seededRandom } from './replay/history.ts';
-import { profileProjection, type TypeProfile } from './replay/profile.ts';
+import { type Profile, profileProjection } from './replay/profile.ts';
 import { catchUp, rawKeysetRead, readAllPages } from './replay/reads.ts';
 import {
   createScratchDatabase,
@@ -45,7 +45,7 @@ const flags = {
   inFlight: [64, 'appends in flight while generating'],
   pool: [4, 'Postgres pool of the store and of the rebuilds (npm run replay uses 4)'],
   batch: [1_000, 'events per readAll page and per rebuild transaction (npm run replay: 1,000)'],
-  profile: [50_000, 'conversations events applied one by one, timed per type (0: skip)'],
+  profile: [50_000, 'conversations events applied in pages of --batch, timed per statement (0: skip)'],
   together: [0, '1: also rebuild all projections at once (as long again); 0: skip'],
 } as const;
 type Options = { -readonly [key in keyof typeof flags]: number } & { only: Projection[] };
@@ -249,46 +249,30 @@ function rowCells(row: Row): string[] {
   ];
 }
 
-function profileTable(profile: TypeProfile[]): string {
-  const total = profile.reduce((sum, row) => sum + row.ms, 0);
-  const events = profile.reduce((sum, row) => sum + row.events, 0);
-  const rows = profile.map((row) => [
-    row.type,
-    fixed(row.events),
-    fixed((1000 * row.ms) / row.events),
-    fixed((1000 * row.queryMs) / row.events),
-    fixed((1000 * (row.ms - row.queryMs)) / row.events),
-    fixed(row.queries / row.events, 1),
-    `${fixed((100 * row.ms) / total)}%`,
+function profileTable(profile: Profile): string {
+  const perEvent = (ms: number) => fixed((1000 * ms) / profile.events, 1);
+  const queryMs = profile.statements.reduce((sum, row) => sum + row.ms, 0);
+  const rows = profile.statements.map((row) => [
+    row.statement,
+    fixed(row.calls / profile.batches, 1),
+    perEvent(row.ms),
+    `${fixed((100 * row.ms) / profile.ms)}%`,
   ]);
-  const all = profile.reduce(
-    (sum, row) => ({
-      ms: sum.ms + row.ms,
-      queryMs: sum.queryMs + row.queryMs,
-      queries: sum.queries + row.queries,
-    }),
-    { ms: 0, queryMs: 0, queries: 0 },
-  );
   rows.push([
-    'all',
-    fixed(events),
-    fixed((1000 * all.ms) / events),
-    fixed((1000 * all.queryMs) / events),
-    fixed((1000 * (all.ms - all.queryMs)) / events),
-    fixed(all.queries / events, 1),
-    '100%',
+    'JavaScript (fold, JSON, the rest)',
+    '—',
+    perEvent(profile.ms - queryMs),
+    `${fixed((100 * (profile.ms - queryMs)) / profile.ms)}%`,
   ]);
-  return formatTable(
-    ['event type', 'events', 'µs/event', 'in queries', 'in JS', 'queries/event', 'share'],
-    rows,
-  );
+  rows.push(['all', '—', perEvent(profile.ms), '100%']);
+  return formatTable(['statement', 'per batch', 'µs/event', 'share'], rows);
 }
 
 async function report(
   ctx: Context,
   history: History,
   rows: Row[],
-  profile: TypeProfile[],
+  profile: Profile | null,
   problems: string[],
 ) {
   const cpus = os.cpus();
@@ -328,11 +312,11 @@ async function report(
     ),
     'ratio: the same events read without applying (readAll pages with the same filter) ÷ this, in time;',
     `for the rows over all projections, the unfiltered readAll. CPU: % of one core (${cpus.length * 100}% in all).`,
-    ...(profile.length > 0
+    ...(profile
       ? [
           '',
-          `conversations projection, first ${fixed(profile.reduce((s, r) => s + r.events, 0))} of its events applied one by one ` +
-            '(wall time; "in queries": inside slonik calls, Postgres and the round trip included):',
+          `conversations projection, first ${fixed(profile.events)} of its events in ${fixed(profile.batches)} batches ` +
+            '(wall time per statement, inside slonik calls: Postgres and the round trip included):',
           profileTable(profile),
         ]
       : []),
@@ -424,7 +408,7 @@ async function main(): Promise<boolean> {
       );
     }
 
-    let profile: TypeProfile[] = [];
+    let profile: Profile | null = null;
     const conversations = options.only.find((projection) => projection.name === 'conversations');
     if (options.profile > 0 && conversations) {
       log(`profiling the conversations projection over ${fixed(options.profile)} events…`);

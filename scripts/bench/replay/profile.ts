@@ -1,8 +1,9 @@
 /**
- * Where a projection's apply time goes, per event type: the projection is run as rebuildProjection
- * runs it (pages of `$all` filtered to its types, one transaction per page) into tables of its own,
- * through a connection that times every query. Time inside the query calls is the round trip:
- * slonik's Node work, the wire and Postgres; the rest is the projection's own JavaScript.
+ * Where a projection's apply time goes, per statement: the projection is run as rebuildProjection
+ * runs it (pages of `$all` filtered to its types, one transaction and one applyBatch per page) into
+ * tables of its own, through a connection that times every query and names it by its verb and table.
+ * Time inside the query calls is the round trip: slonik's Node work, the wire and Postgres; the rest
+ * of a batch's time is the projection's own JavaScript (the fold, building the JSON it sends).
  */
 import { performance } from 'node:perf_hooks';
 import type { DatabasePool, DatabaseTransactionConnection } from 'slonik';
@@ -10,7 +11,8 @@ import type { EventStore } from '../../../src/eventstore/eventStore.ts';
 import type { Projection, ProjectionContext } from '../../../src/projection/projection.ts';
 import { tableIdentifiers } from '../../../src/projection/projectionRunner.ts';
 
-export type TypeProfile = { type: string; events: number; ms: number; queryMs: number; queries: number };
+export type StatementProfile = { statement: string; calls: number; ms: number };
+export type Profile = { events: number; batches: number; ms: number; statements: StatementProfile[] };
 
 const queryMethods = new Set([
   'query',
@@ -25,21 +27,29 @@ const queryMethods = new Set([
   'exists',
 ]);
 
-/** Applies the first `sample` events `projection` handles, timing each; returns one row per type. */
+const suffix = '__profile';
+
+/** "INSERT rm.messages", "SELECT rm.contacts", …: the verb and the first of the profiled tables named. */
+function statementName(text: string): string {
+  const verb = /\b(SELECT|INSERT|UPDATE|DELETE)\b/i.exec(text)?.[1]?.toUpperCase() ?? 'OTHER';
+  const table = new RegExp(`"(\\w+)"\\."(\\w+)${suffix}"`).exec(text);
+  return table ? `${verb} ${table[1]}.${table[2]}` : verb;
+}
+
+/** Applies the first `sample` events `projection` handles in pages of `batch`, timing each statement. */
 export async function profileProjection(
   deps: { store: EventStore; pool: DatabasePool },
   projection: Projection,
   sample: number,
   batch: number,
-): Promise<TypeProfile[]> {
+): Promise<Profile> {
   const names = Object.fromEntries(
-    Object.entries(projection.tables).map(([logical, qualified]) => [logical, `${qualified}__profile`]),
+    Object.entries(projection.tables).map(([logical, qualified]) => [logical, `${qualified}${suffix}`]),
   );
   const tables = tableIdentifiers(names);
   const context: ProjectionContext = { tables, publish: () => {} };
   await deps.pool.transaction((tx) => projection.createTables(tx, tables));
-  const byType = new Map<string, TypeProfile>();
-  let current = { queryMs: 0, queries: 0 };
+  const statements = new Map<string, StatementProfile>();
   const timed = (tx: DatabaseTransactionConnection): DatabaseTransactionConnection =>
     new Proxy(tx, {
       get(target, property, receiver) {
@@ -47,42 +57,35 @@ export async function profileProjection(
         if (typeof value !== 'function') return value;
         if (!queryMethods.has(String(property))) return value.bind(target);
         return async (...args: unknown[]) => {
+          const name = statementName((args[0] as { sql?: string }).sql ?? '');
           const started = performance.now();
-          current.queries += 1;
           try {
             return await value.apply(target, args);
           } finally {
-            current.queryMs += performance.now() - started;
+            const row = statements.get(name) ?? { statement: name, calls: 0, ms: 0 };
+            row.calls += 1;
+            row.ms += performance.now() - started;
+            statements.set(name, row);
           }
         };
       },
     });
+  const profile: Profile = { events: 0, batches: 0, ms: 0, statements: [] };
   let after: bigint | undefined;
-  let applied = 0;
-  while (applied < sample) {
+  while (profile.events < sample) {
     const page = await deps.store.readAll({
       ...(after === undefined ? {} : { after }),
       filter: { eventTypes: projection.eventTypes },
-      maxCount: Math.min(batch, sample - applied),
+      maxCount: Math.min(batch, sample - profile.events),
     });
     if (page.length === 0) break;
-    await deps.pool.transaction(async (tx) => {
-      const connection = timed(tx);
-      for (const event of page) {
-        current = { queryMs: 0, queries: 0 };
-        const started = performance.now();
-        await projection.applyBatch(connection, [event], context);
-        const ms = performance.now() - started;
-        const row = byType.get(event.type) ?? { type: event.type, events: 0, ms: 0, queryMs: 0, queries: 0 };
-        row.events += 1;
-        row.ms += ms;
-        row.queryMs += current.queryMs;
-        row.queries += current.queries;
-        byType.set(event.type, row);
-      }
-    });
-    applied += page.length;
+    const started = performance.now();
+    await deps.pool.transaction((tx) => projection.applyBatch(timed(tx), page, context));
+    profile.ms += performance.now() - started;
+    profile.batches += 1;
+    profile.events += page.length;
     after = page.at(-1)?.position;
   }
-  return [...byType.values()].sort((a, b) => b.ms - a.ms);
+  profile.statements = [...statements.values()].sort((a, b) => b.ms - a.ms);
+  return profile;
 }
