@@ -14,8 +14,9 @@ export type RedisDeltaBusOptions = {
 };
 
 /**
- * What travels on `<prefix>deltas`: one projected batch as a JSON array of deltas, or a notice that
- * a node failed to publish some (every node's listeners then re-check what they serve).
+ * What travels on `<prefix>deltas`: one projected batch as a JSON array of deltas (their hop times
+ * with them: stamped published before, received after), or a notice that a node failed to publish
+ * some (every node's listeners then re-check what they serve).
  */
 type LossNotice = { possibleLoss: string };
 
@@ -62,6 +63,8 @@ export class RedisDeltaBus implements DeltaBus {
 
   publish(deltas: readonly ConversationDelta[]): void {
     if (deltas.length === 0 || this.closed) return;
+    const publishedAt = Date.now();
+    for (const { hops } of deltas) if (hops) hops.publishedAt = publishedAt;
     this.send(JSON.stringify(deltas)).then(
       () => {
         this.metrics.published.inc(deltas.length);
@@ -132,6 +135,8 @@ export class RedisDeltaBus implements DeltaBus {
       return;
     }
     this.metrics.received.inc(parsed.length);
+    const receivedAt = Date.now();
+    for (const { hops } of parsed) if (hops) hops.receivedAt = receivedAt;
     for (const listener of this.listeners) {
       try {
         listener(parsed);

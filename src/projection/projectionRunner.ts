@@ -228,6 +228,8 @@ export class ProjectionRunner {
         const deltas = await this.applyUntilDone(state, batch);
         if (deltas === null) return;
         // 3. Only after commit: publish deltas, wake the read-your-writes waiters and the listeners.
+        const projectedAt = Date.now();
+        for (const { hops } of deltas) if (hops) hops.projectedAt = projectedAt;
         this.options.bus?.publish(deltas);
         this.markApplied(state, batch);
         for (const listener of this.listeners) listener(state.projection.name, batch);

@@ -15,6 +15,8 @@ export interface RelayMember {
 export type RelayDeps = {
   /** The conversation's deltas after a position, from the event store (conversationHistory.ts). */
   read(after: bigint): Promise<ConversationHistory>;
+  /** A delta's frame went to at least one live member (live deltas only, not a member's catch-up). */
+  onForwarded(delta: ConversationDelta): void;
   /** A gap was found (a lost or reordered delta, or one missed while the bus was away) and filled. */
   onRepair(): void;
   /** The last member left: the relay forgets its position and can be dropped. */
@@ -130,6 +132,7 @@ export class ConversationRelay {
         member.send(frame);
       }
     }
+    if (frame !== undefined) this.deps.onForwarded(delta);
   }
 
   private repair(gap: boolean): void {

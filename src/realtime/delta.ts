@@ -22,6 +22,28 @@ export type ConversationDelta = {
    * the last delta of a conversation in each projected batch; null otherwise.
    */
   inbox: InboxUpdate | null;
+  /**
+   * When the delta passed each hop (deltaTiming.ts), for /metrics; never sent to clients. Absent on an
+   * item re-sent after a possible loss, and on a delta from a node that does not stamp them.
+   */
+  hops?: DeltaHops;
+};
+
+/**
+ * Wall-clock times in ms since the epoch (the clock Postgres stamps `recordedAt` with, comparable
+ * between nodes up to their clock skew), each set by the hop it names.
+ */
+export type DeltaHops = {
+  /** The event's `recordedAt`: its append transaction began. */
+  appendedAt: number;
+  /** Its batch committed (projectionRunner); absent on a delta read back from the store. */
+  projectedAt?: number;
+  /** Handed to the bus (serialized, for Redis). */
+  publishedAt?: number;
+  /** Heard from the bus on this node. */
+  receivedAt?: number;
+  /** Its first frame written to a socket on this node (the hub). */
+  writtenAt?: number;
 };
 
 export type InboxUpdate = {
@@ -53,6 +75,13 @@ export class InProcessDeltaBus implements DeltaBus {
 
   publish(deltas: readonly ConversationDelta[]): void {
     if (deltas.length === 0) return;
+    const now = Date.now();
+    for (const { hops } of deltas) {
+      if (hops) {
+        hops.publishedAt = now;
+        hops.receivedAt = now;
+      }
+    }
     for (const listener of this.listeners) listener(deltas);
   }
 
@@ -71,8 +100,9 @@ export class InProcessDeltaBus implements DeltaBus {
 }
 
 /**
- * The delta of one conversation event, without an inbox item: what a relay sends when it reads
- * missed events back from the store. `previous` is the position of the stream's event before it.
+ * The delta of one conversation event, without an inbox item, stamped with the event's append time:
+ * what a projection publishes (adding the item) and a relay sends when it reads missed events back
+ * from the store. `previous` is the position of the stream's event before it.
  */
 export function conversationDelta(event: RecordedEvent, previous: bigint | null): ConversationDelta {
   return {
@@ -82,6 +112,7 @@ export function conversationDelta(event: RecordedEvent, previous: bigint | null)
     previous: previous === null ? null : String(previous),
     event: { type: event.type, data: forConsoles(event), occurredAt: event.metadata.occurredAt },
     inbox: null,
+    hops: { appendedAt: event.recordedAt.getTime() },
   };
 }
 

@@ -94,12 +94,15 @@ export class InboxFanout {
     return this.organizations.has(organizationId);
   }
 
-  /** Sends a delta's inbox item to whoever may see it; answers whether it was published natively. */
-  route(delta: ConversationDelta): boolean {
+  /**
+   * Sends a delta's inbox item to whoever may see it; answers `published` when it went out on the
+   * organization's native topic, `sent` when only to subscribers filtered here, null when to nobody.
+   */
+  route(delta: ConversationDelta): 'published' | 'sent' | null {
     const inbox = delta.inbox;
-    if (!inbox) return false;
+    if (!inbox) return null;
     const organization = this.organizations.get(delta.organizationId);
-    if (!organization) return false;
+    if (!organization) return null;
     const position = BigInt(delta.position);
     let frame: string | undefined;
     let published = false;
@@ -117,7 +120,8 @@ export class InboxFanout {
         member.send(frame);
       }
     }
-    return published;
+    if (published) return 'published';
+    return frame === undefined ? null : 'sent';
   }
 
   /**

@@ -20,6 +20,7 @@ import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
 import { readConversationAfter } from './conversationHistory.ts';
 import { ConversationRelay, type RelayMember } from './conversationRelay.ts';
 import type { ConversationDelta, DeltaBus } from './delta.ts';
+import { recordWritten } from './deltaTiming.ts';
 import {
   ackFrame,
   type ClientFrame,
@@ -317,9 +318,16 @@ export class RealtimeHub {
     for (const delta of deltas) {
       this.newest = delta.position;
       this.relays.get(delta.conversationId)?.receive(delta);
-      if (this.inbox.route(delta)) published.add(delta.organizationId);
+      const routed = this.inbox.route(delta);
+      if (routed === 'published') published.add(delta.organizationId);
+      if (routed !== null) this.written(delta);
     }
     this.scheduleCheck(published);
+  }
+
+  /** A delta’s frame went to a socket: its timing, once per delta on this node. */
+  private written(delta: ConversationDelta): void {
+    recordWritten(this.deps.metrics, delta.hops, Date.now());
   }
 
   /**
@@ -463,6 +471,7 @@ export class RealtimeHub {
     if (!relay) {
       relay = new ConversationRelay(conversationId, {
         read: (position) => readConversationAfter(this.deps.store, conversationId, position),
+        onForwarded: (delta) => this.written(delta),
         onRepair: () => this.deps.metrics.gapRepairs.inc(),
         onEmpty: (empty) => {
           if (this.relays.get(conversationId) === empty) this.relays.delete(conversationId);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export type RealtimeMetrics = {
   connections: Gauge;
@@ -6,7 +6,15 @@ export type RealtimeMetrics = {
   framesSent: Counter;
   closedSlow: Counter;
   gapRepairs: Counter;
+  deltaHops: Histogram<'hop'>;
+  deltaLatency: Histogram;
 };
+
+/** Seconds, fine below the 250 ms a console delta should take at the 99th percentile. */
+const latencyBuckets = [
+  0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2, 5, 10,
+  30,
+];
 
 export function createRealtimeMetrics(registry: Registry): RealtimeMetrics {
   return {
@@ -34,6 +42,19 @@ export function createRealtimeMetrics(registry: Registry): RealtimeMetrics {
     gapRepairs: new Counter({
       name: 'ws_delta_gap_repairs_total',
       help: 'Gaps in a conversation’s deltas (lost, reordered, or missed while the bus was away) filled from the event store',
+      registers: [registry],
+    }),
+    deltaHops: new Histogram({
+      name: 'realtime_delta_hop_seconds',
+      help: 'Time a conversation delta took on each hop to the agent consoles (append_to_projected, projected_to_published, published_to_received, received_to_socket), once per delta written on this node',
+      labelNames: ['hop'],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    deltaLatency: new Histogram({
+      name: 'realtime_delta_latency_seconds',
+      help: 'Time from an event’s append to its delta’s first frame written on this node, once per delta',
+      buckets: latencyBuckets,
       registers: [registry],
     }),
   };

@@ -86,8 +86,10 @@ class Member implements RelayMember {
 
 function relayOver(stream: FakeStream, repairs = { count: 0 }) {
   let empty = false;
+  const forwarded: string[] = [];
   const relay = new ConversationRelay(conversationId, {
     read: (after) => readConversationAfter(stream, conversationId, after),
+    onForwarded: (delta) => forwarded.push(delta.position),
     onRepair: () => {
       repairs.count += 1;
     },
@@ -96,7 +98,7 @@ function relayOver(stream: FakeStream, repairs = { count: 0 }) {
     },
     onError: () => undefined,
   });
-  return { relay, repairs, isEmpty: () => empty };
+  return { relay, repairs, forwarded, isEmpty: () => empty };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -118,7 +120,7 @@ describe('conversation relay', () => {
   it('drops duplicates and repairs a gap from the store, in order', async () => {
     const stream = new FakeStream();
     stream.append(2);
-    const { relay, repairs } = relayOver(stream);
+    const { relay, repairs, forwarded } = relayOver(stream);
     const member = new Member();
     relay.join(member, 20n);
     await settle();
@@ -129,6 +131,8 @@ describe('conversation relay', () => {
     await settle();
     assert.deepEqual(member.positions, positionsOf(stream, 2));
     assert.ok(repairs.count >= 1);
+    // Each delta live members got is reported once (for its timing), the member's catch-up never.
+    assert.deepEqual(forwarded, positionsOf(stream, 2));
     // A very late duplicate changes nothing.
     relay.receive(deltas[1] as ConversationDelta);
     assert.deepEqual(member.positions, positionsOf(stream, 2));
