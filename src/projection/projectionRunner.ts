@@ -4,6 +4,7 @@ import type { EventStore, RecordedEvent, Subscription } from '../eventstore/even
 import type { Logger } from '../log/logger.ts';
 import type { ConversationDelta, DeltaBus } from '../realtime/delta.ts';
 import type { Projection, ProjectionTables } from './projection.ts';
+import { ProjectionLag } from './projectionLag.ts';
 
 /**
  * The most events one batch takes. A batch is what the subscription already holds: one event alone on
@@ -47,7 +48,7 @@ type Running = {
   known: bigint;
   applied: Set<bigint>;
   waiters: Map<bigint, Waiter[]>;
-  lag: { events: number; seconds: number };
+  lag: ProjectionLag;
 };
 
 /** The checkpoint names another version than this code's: its tables are not the ones it writes. */
@@ -85,6 +86,7 @@ export class ProjectionRunner {
   private stopping = false;
   private readonly wakeSleepers = new Set<() => void>();
   private lagTimer: NodeJS.Timeout | undefined;
+  private probingLag = false;
   private readonly maxBatch: number;
   private batchMetrics: { events: Histogram; seconds: Histogram } | undefined;
 
@@ -107,7 +109,7 @@ export class ProjectionRunner {
         known: 0n,
         applied: new Set(),
         waiters: new Map(),
-        lag: { events: 0, seconds: 0 },
+        lag: new ProjectionLag(),
       };
       this.states.set(projection.name, state);
       const checkpoint = await this.prepare(state);
@@ -153,7 +155,8 @@ export class ProjectionRunner {
     const bound = this.options.readyLagSeconds;
     if (bound !== undefined) {
       for (const [name, { lag }] of this.states) {
-        if (lag.seconds > bound) problems.push(`${name} ${Math.round(lag.seconds)} s behind`);
+        const seconds = lag.seconds(Date.now());
+        if (seconds > bound) problems.push(`${name} ${Math.round(seconds)} s behind`);
       }
     }
     return problems.length === 0 ? { ok: true } : { ok: false, detail: problems.join(', ') };
@@ -215,6 +218,7 @@ export class ProjectionRunner {
       for (;;) {
         const first = await next;
         if (first.done) return;
+        state.lag.took(first.value.recordedAt.getTime());
         // 1. Gather what is already available, up to a batch, without waiting for more.
         const batch: RecordedEvent[] = [first.value];
         next = iterator.next();
@@ -310,6 +314,7 @@ export class ProjectionRunner {
       }
     });
     state.known = last.position;
+    state.lag.committed(batch.length);
     if (applied > 0) {
       const labels = { projection: projection.name };
       this.batchMetrics?.events.observe(labels, applied);
@@ -356,23 +361,26 @@ export class ProjectionRunner {
     }
   }
 
-  /** Lag = the events after the checkpoint (counted up to a limit) and the age of the oldest one. */
+  /**
+   * The probe of ProjectionLag: the events after the checkpoint (counted up to a limit) and the oldest
+   * one. One at a time, so a slow store is not asked again before it answered.
+   */
   private async measureLag(): Promise<void> {
+    if (this.probingLag) return;
+    this.probingLag = true;
     for (const state of this.states.values()) {
       try {
+        const began = state.lag.probing();
         const filter = { eventTypes: state.projection.eventTypes };
         const after = state.known === 0n ? undefined : state.known;
         const [oldest] = await this.store.readAll({ ...(after ? { after } : {}), filter, maxCount: 1 });
-        if (!oldest) {
-          state.lag = { events: 0, seconds: 0 };
-          continue;
-        }
-        const events = (await this.store.countAfter?.(after, filter, lagCountLimit)) ?? 1;
-        state.lag = { events, seconds: Math.max(0, (Date.now() - oldest.recordedAt.getTime()) / 1000) };
+        const events = oldest ? ((await this.store.countAfter?.(after, filter, lagCountLimit)) ?? 1) : 0;
+        state.lag.probed(began, { events, oldest: oldest?.recordedAt.getTime() });
       } catch (error) {
         this.logger.warn({ err: error, projection: state.projection.name }, 'projection lag not measured');
       }
     }
+    this.probingLag = false;
   }
 
   private registerMetrics(registry: Registry): void {
@@ -408,7 +416,9 @@ export class ProjectionRunner {
       labelNames: ['projection'],
       registers: [registry],
       collect() {
-        for (const { projection, lag } of states()) this.set({ projection: projection.name }, lag.seconds);
+        const now = Date.now();
+        for (const { projection, lag } of states())
+          this.set({ projection: projection.name }, lag.seconds(now));
       },
     });
     const parked = this.parked;
