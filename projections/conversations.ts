@@ -12,6 +12,7 @@ import {
   type Rows,
 } from './conversations/fold.ts';
 import {
+  insertCreated,
   loadContacts,
   loadConversations,
   loadMessages,
@@ -101,26 +102,48 @@ export const conversationsProjection: Projection<Table> = {
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.notes} (organization_id, conversation_id, position DESC)`);
   },
   async applyBatch(tx, events, { tables, publish }) {
-    // 1. Read every row the batch touches, one statement per table.
+    // 1. Read the stored rows the batch touches, one statement per table.
     const keys = keysOf(events);
     const conversations = byKey(await loadConversations(tx, tables, keys.conversations), (row) =>
       conversationKey(row.organization_id, row.conversation_id),
     );
-    const contactKeys = new Set([...keys.contacts, ...contactKeysOfConversations(events, conversations)]);
     const rows: Rows = {
       conversations,
       messages: byKey(await loadMessages(tx, tables, keys.messages), (row) =>
         messageKey(row.organization_id, row.conversation_id, row.message_id),
       ),
-      contacts: byKey(await loadContacts(tx, tables, contactKeys), (row) =>
-        contactKey(row.organization_id, row.contact_id),
+      contacts: byKey(
+        await loadContacts(
+          tx,
+          tables,
+          new Set([...keys.contacts, ...contactKeysOfConversations(events, conversations)]),
+        ),
+        (row) => contactKey(row.organization_id, row.contact_id),
       ),
     };
-    // 2. Fold the events over them in memory, a delta per conversation event.
-    const { changes, deltas } = foldBatch(events, rows);
-    // 3. Write what changed, one statement per table; the deltas go out after the commit.
+    // 2. Fold the events over them in memory, a delta per conversation event when someone listens.
+    let { changes, deltas } = foldBatch(events, rows, publish !== null);
+    // 3. Insert what the batch created. A row that was stored after all (a conversation started again,
+    //    a message recorded twice) is read, and the batch folded again over it: what was inserted is
+    //    then written once more with the rest.
+    const stored = await insertCreated(tx, tables, changes);
+    if (stored.conversations.size > 0 || stored.messages.size > 0) {
+      for (const row of await loadConversations(tx, tables, stored.conversations)) {
+        conversations.set(conversationKey(row.organization_id, row.conversation_id), row);
+      }
+      for (const row of await loadMessages(tx, tables, stored.messages)) {
+        rows.messages.set(messageKey(row.organization_id, row.conversation_id, row.message_id), row);
+      }
+      ({ changes, deltas } = foldBatch(events, rows, publish !== null));
+      changes = {
+        ...changes,
+        conversations: [...changes.newConversations, ...changes.conversations],
+        changedMessages: [...changes.newMessages, ...changes.changedMessages],
+      };
+    }
+    // 4. Write the rest, one statement per table; the deltas go out after the commit.
     await writeChanges(tx, tables, changes);
-    for (const delta of deltas) publish(delta);
+    for (const delta of deltas) publish?.(delta);
   },
 };
 

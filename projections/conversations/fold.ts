@@ -47,6 +47,9 @@ export type Rows = {
 
 /** What a folded batch writes: every row it changed, as it stands after the batch. */
 export type Changes = {
+  /** Conversations the batch started (not read before it: taken to be new). */
+  newConversations: ConversationState[];
+  /** Stored conversations the batch changed. */
   conversations: ConversationState[];
   /** Messages the batch adds, as they stand after it. */
   newMessages: MessageState[];
@@ -69,13 +72,19 @@ export const messageKey = (organizationId: string, conversationId: string, messa
   `${organizationId}/${conversationId}/${messageId}`;
 export const contactKey = conversationKey;
 
-/** The keys whose rows a batch reads first: every conversation and message its events name. */
+/**
+ * The keys whose rows a batch reads first. A conversation or a message whose first event in the batch
+ * creates it (ConversationStarted; MessageReceived, MessageQueued) is taken to be new and not read:
+ * the batch inserts it without overwriting, and one that was stored after all is read then and the
+ * batch folded again (see `created` in Changes).
+ */
 export function keysOf(events: readonly RecordedEvent[]): {
   conversations: Set<string>;
   messages: Set<string>;
   contacts: Set<string>;
 } {
   const keys = { conversations: new Set<string>(), messages: new Set<string>(), contacts: new Set<string>() };
+  const seen = new Set<string>();
   for (const recorded of events) {
     const org = recorded.metadata.organizationId;
     const id = streamId(recorded.streamName);
@@ -83,18 +92,24 @@ export function keysOf(events: readonly RecordedEvent[]): {
       keys.contacts.add(contactKey(org, id));
       continue;
     }
-    keys.conversations.add(conversationKey(org, id));
+    const conversation = conversationKey(org, id);
+    if (!seen.has(conversation) && recorded.type !== 'ConversationStarted')
+      keys.conversations.add(conversation);
+    seen.add(conversation);
     const data = recorded.data as { messageId?: unknown; contact?: { waId?: unknown } };
     if (recorded.type === 'ConversationStarted' && typeof data.contact?.waId === 'string') {
       keys.contacts.add(contactKey(org, contactIdFor(org, data.contact.waId)));
     }
     if (typeof data.messageId === 'string' && messageEvents.has(recorded.type)) {
-      keys.messages.add(messageKey(org, id, data.messageId));
+      const message = messageKey(org, id, data.messageId);
+      if (!seen.has(message) && !creatingEvents.has(recorded.type)) keys.messages.add(message);
+      seen.add(message);
     }
   }
   return keys;
 }
 
+const creatingEvents = new Set(['MessageReceived', 'MessageQueued']);
 const messageEvents = new Set([
   'MessageReceived',
   'MessageQueued',
@@ -145,6 +160,7 @@ class BatchFold {
   private readonly byContact = new Map<string, Set<string>>();
   private readonly changed = {
     conversations: new Set<string>(),
+    newConversations: new Set<string>(),
     messages: new Set<string>(),
     newMessages: new Set<string>(),
     contacts: new Set<string>(),
@@ -163,12 +179,13 @@ class BatchFold {
     for (const [key, contact] of this.contacts) this.storedNames.set(key, shownName(contact));
   }
 
-  apply(recorded: RecordedEvent): void {
+  apply(recorded: RecordedEvent, withDelta: boolean): void {
     if (recorded.type === 'ContactUpdated') {
       this.contactUpdated(recorded);
       return;
     }
     const change = this.conversationEvent(recorded);
+    if (!withDelta) return;
     const delta = conversationDelta(recorded, change?.previous ?? null);
     if (change) {
       delta.inbox = {
@@ -184,14 +201,14 @@ class BatchFold {
 
   changes(): Changes {
     const pick = <T>(keys: Set<string>, rows: Map<string, T>) => [...keys].map((key) => rows.get(key) as T);
-    const { newMessages } = this.changed;
+    const { newConversations, newMessages } = this.changed;
+    const stored = (changed: Set<string>, created: Set<string>) =>
+      new Set([...changed].filter((key) => !created.has(key)));
     return {
-      conversations: pick(this.changed.conversations, this.conversations),
+      newConversations: pick(newConversations, this.conversations),
+      conversations: pick(stored(this.changed.conversations, newConversations), this.conversations),
       newMessages: pick(newMessages, this.messages) as MessageState[],
-      changedMessages: pick(
-        new Set([...this.changed.messages].filter((key) => !newMessages.has(key))),
-        this.messages,
-      ),
+      changedMessages: pick(stored(this.changed.messages, newMessages), this.messages),
       contacts: pick(this.changed.contacts, this.contacts),
       notes: [...this.notes.values()],
       renamedContacts: [...this.changed.renamed].flatMap((key) => {
@@ -441,6 +458,7 @@ class BatchFold {
       position: c.position,
     };
     this.setConversation(c.key, row);
+    this.changed.newConversations.add(c.key);
     this.holdByContact(c.key, row);
     this.showContactName(key);
     return { previous: null, before: null, row };
@@ -570,12 +588,13 @@ class BatchFold {
 /** One event's context: which conversation, when, where in `$all`. */
 type Context = { org: string; id: string; key: string; occurredAt: string; at: Date; position: bigint };
 
-/** Folds a batch of the projection's events over the rows they touch. */
+/** Folds a batch of the projection's events over the rows they touch; the deltas only when wanted. */
 export function foldBatch(
   events: readonly RecordedEvent[],
   rows: Rows,
+  withDeltas: boolean,
 ): { changes: Changes; deltas: ConversationDelta[] } {
   const fold = new BatchFold(rows);
-  for (const event of events) fold.apply(event);
+  for (const event of events) fold.apply(event, withDeltas);
   return { changes: fold.changes(), deltas: fold.deltas };
 }

@@ -1,12 +1,14 @@
 import { type DatabaseTransactionConnection, sql } from 'slonik';
 import type { ProjectionTables } from '../../src/projection/projection.ts';
-import type {
-  Changes,
-  ContactState,
-  ConversationState,
-  MessageState,
-  NoteState,
-  StoredMessage,
+import {
+  type Changes,
+  type ContactState,
+  type ConversationState,
+  conversationKey,
+  type MessageState,
+  messageKey,
+  type NoteState,
+  type StoredMessage,
 } from './fold.ts';
 
 /**
@@ -62,15 +64,40 @@ export async function loadContacts(tx: Tx, t: Tables, keys: Set<string>): Promis
 
 /** Rows as one JSON parameter: Dates as ISO strings, positions (bigint) as decimal strings. */
 const recordset = (rows: readonly object[]) =>
-  sql.fragment`jsonb_to_recordset(${JSON.stringify(rows, (_key, value) =>
-    typeof value === 'bigint' ? String(value) : value,
+  sql.fragment`jsonb_to_recordset(${JSON.stringify(
+    rows.map((row) => ('position' in row ? { ...row, position: String(row.position) } : row)),
   )}::jsonb)`;
 
-/** Writes what a folded batch changed. Contacts first: the renamed contacts' names are read from them. */
+/**
+ * Inserts the conversations and messages the batch created, leaving any row already stored as it is.
+ * Returns the keys of those that were stored after all: the batch must be folded again with them.
+ */
+export async function insertCreated(
+  tx: Tx,
+  t: Tables,
+  changes: Changes,
+): Promise<{ conversations: Set<string>; messages: Set<string> }> {
+  const conversations = await insertConversations(tx, t, changes.newConversations);
+  const messages = await insertMessages(tx, t, changes.newMessages);
+  const missing = <T>(rows: T[], inserted: Set<string>, key: (row: T) => string) =>
+    new Set(rows.map(key).filter((each) => !inserted.has(each)));
+  return {
+    conversations: missing(changes.newConversations, conversations, (row) =>
+      conversationKey(row.organization_id, row.conversation_id),
+    ),
+    messages: missing(changes.newMessages, messages, (row) =>
+      messageKey(row.organization_id, row.conversation_id, row.message_id),
+    ),
+  };
+}
+
+/**
+ * Writes the rest of what a folded batch changed. Contacts first: the names of the renamed contacts
+ * are read from them.
+ */
 export async function writeChanges(tx: Tx, t: Tables, changes: Changes): Promise<void> {
   await upsertContacts(tx, t, changes.contacts);
   await upsertConversations(tx, t, changes.conversations);
-  await insertMessages(tx, t, changes.newMessages);
   await updateMessages(tx, t, changes.changedMessages);
   await insertNotes(tx, t, changes.notes);
   await showRenamedContacts(tx, t, changes.renamedContacts);
@@ -89,19 +116,33 @@ async function upsertContacts(tx: Tx, t: Tables, rows: ContactState[]): Promise<
           last_seen_at = excluded.last_seen_at, position = excluded.position`);
 }
 
+const insertConversationRows = (t: Tables, rows: ConversationState[]) => sql.fragment`
+  INSERT INTO ${t.conversations} (organization_id, conversation_id, channel_id, contact_id, wa_id, contact_name,
+                                  status, snoozed_until, assignee_id, queue_id, labels, last_message,
+                                  unread_count, last_inbound_at, last_activity_at, created_at, updated_at,
+                                  position)
+  SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, channel_id uuid,
+                                        contact_id uuid, wa_id text, contact_name text, status text,
+                                        snoozed_until timestamptz, assignee_id uuid, queue_id uuid,
+                                        labels text[], last_message jsonb, unread_count integer,
+                                        last_inbound_at timestamptz, last_activity_at timestamptz,
+                                        created_at timestamptz, updated_at timestamptz, position bigint)`;
+
+/** The keys of the rows inserted. */
+async function insertConversations(tx: Tx, t: Tables, rows: ConversationState[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
+  const inserted = await tx.any(sql.unsafe`
+    ${insertConversationRows(t, rows)}
+    ON CONFLICT DO NOTHING RETURNING organization_id, conversation_id`);
+  return new Set(
+    inserted.map((row) => conversationKey(row.organization_id as string, row.conversation_id as string)),
+  );
+}
+
 async function upsertConversations(tx: Tx, t: Tables, rows: ConversationState[]): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(sql.unsafe`
-    INSERT INTO ${t.conversations} (organization_id, conversation_id, channel_id, contact_id, wa_id, contact_name,
-                                    status, snoozed_until, assignee_id, queue_id, labels, last_message,
-                                    unread_count, last_inbound_at, last_activity_at, created_at, updated_at,
-                                    position)
-    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, channel_id uuid,
-                                          contact_id uuid, wa_id text, contact_name text, status text,
-                                          snoozed_until timestamptz, assignee_id uuid, queue_id uuid,
-                                          labels text[], last_message jsonb, unread_count integer,
-                                          last_inbound_at timestamptz, last_activity_at timestamptz,
-                                          created_at timestamptz, updated_at timestamptz, position bigint)
+    ${insertConversationRows(t, rows)}
     ON CONFLICT (organization_id, conversation_id) DO UPDATE
       SET contact_name = excluded.contact_name, status = excluded.status,
           snoozed_until = excluded.snoozed_until, assignee_id = excluded.assignee_id,
@@ -111,10 +152,11 @@ async function upsertConversations(tx: Tx, t: Tables, rows: ConversationState[])
           position = excluded.position`);
 }
 
-async function insertMessages(tx: Tx, t: Tables, rows: MessageState[]): Promise<void> {
-  if (rows.length === 0) return;
+/** The keys of the rows inserted. */
+async function insertMessages(tx: Tx, t: Tables, rows: MessageState[]): Promise<Set<string>> {
+  if (rows.length === 0) return new Set();
   // A message without media stores a JSON null there, as the projection always has.
-  await tx.query(sql.unsafe`
+  const inserted = await tx.any(sql.unsafe`
     INSERT INTO ${t.messages} (organization_id, conversation_id, message_id, direction, type, text, content,
                                media, status, status_history, wa_message_id, author, error, created_at, position)
     SELECT organization_id, conversation_id, message_id, direction, type, text, content,
@@ -123,7 +165,13 @@ async function insertMessages(tx: Tx, t: Tables, rows: MessageState[]): Promise<
       FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, message_id uuid, direction text,
                                    type text, text text, content jsonb, media jsonb, status text,
                                    status_history jsonb, wa_message_id text, author jsonb, error jsonb,
-                                   created_at timestamptz, position bigint)`);
+                                   created_at timestamptz, position bigint)
+    ON CONFLICT DO NOTHING RETURNING organization_id, conversation_id, message_id`);
+  return new Set(
+    inserted.map((row) =>
+      messageKey(row.organization_id as string, row.conversation_id as string, row.message_id as string),
+    ),
+  );
 }
 
 async function updateMessages(tx: Tx, t: Tables, rows: StoredMessage[]): Promise<void> {

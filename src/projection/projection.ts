@@ -9,9 +9,10 @@ export type ProjectionContext<Name extends string = string> = {
   tables: ProjectionTables<Name>;
   /**
    * Queues a delta for the agent consoles. Deltas are published only after the batch (and its
-   * checkpoint) commit, in the order they were queued; a replay publishes none.
+   * checkpoint) commit, in the order they were queued. Null in a replay, which publishes none: a
+   * projector then need not build them.
    */
-  publish(delta: ConversationDelta): void;
+  publish: ((delta: ConversationDelta) => void) | null;
 };
 
 /**

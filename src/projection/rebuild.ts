@@ -39,20 +39,16 @@ export async function rebuildProjection(
   const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 17);
   const buildNames = renamed(projection.tables, (table) => `${table}__r${stamp}`);
   const build = tableIdentifiers(buildNames);
-  const context: ProjectionContext = { tables: build, publish: () => {} };
+  const context: ProjectionContext = { tables: build, publish: null };
   const filter = { eventTypes: projection.eventTypes };
   const batchSize = options.batchSize ?? 1000;
   let position = 0n;
   let events = 0;
 
-  /** Applies the next page of events after `position` (in `tx`, or in a transaction of its own). */
-  const applyPage = async (tx: DatabaseTransactionConnection | null): Promise<RecordedEvent[]> => {
-    const page = await deps.store.readAll({
-      ...(position > 0n ? { after: position } : {}),
-      filter,
-      maxCount: batchSize,
-    });
-    if (page.length === 0) return page;
+  const readPage = (after: bigint) =>
+    deps.store.readAll({ ...(after > 0n ? { after } : {}), filter, maxCount: batchSize });
+  /** Applies a page of events (in `tx`, or in a transaction of its own) and moves past it. */
+  const applyPage = async (page: RecordedEvent[], tx: DatabaseTransactionConnection | null) => {
     const apply = (connection: DatabaseTransactionConnection) =>
       projection.applyBatch(connection, page, context);
     if (tx) await apply(tx);
@@ -60,16 +56,25 @@ export async function rebuildProjection(
     position = page.at(-1)?.position ?? position;
     events += page.length;
     options.onProgress?.(events);
-    return page;
   };
 
   await deps.pool.transaction((tx) => projection.createTables(tx, build));
   // Catch up outside the swap until a page is short or reaches what was appended after the rebuild
-  // began: writers may append faster than a rebuild applies, and the swap takes the rest.
+  // began: writers may append faster than a rebuild applies, and the swap takes the rest. The next
+  // page is read while this one is applied (the pool has a connection for each).
   const begun = new Date();
+  let next = readPage(position);
   for (;;) {
-    const page = await applyPage(null);
-    if (page.length < batchSize || (page.at(-1)?.recordedAt ?? begun) >= begun) break;
+    const page = await next;
+    const last = page.at(-1);
+    if (!last) break;
+    const more = page.length === batchSize && last.recordedAt < begun;
+    if (more) {
+      next = readPage(last.position);
+      next.catch(() => undefined); // a failed read is thrown where it is awaited, after this page
+    }
+    await applyPage(page, null);
+    if (!more) break;
   }
 
   // The swap's transaction is begun by hand: the event store reads through the same pool while it is
@@ -80,7 +85,9 @@ export async function rebuildProjection(
     );
     // Live runners wait now. Whatever they applied was readable before, and what is readable only grows,
     // so reading until the store has nothing more passes their checkpoint.
-    while ((await applyPage(tx)).length > 0) {}
+    for (let page = await readPage(position); page.length > 0; page = await readPage(position)) {
+      await applyPage(page, tx);
+    }
     const retiredNames: string[] = [];
     for (const [logical, liveName] of Object.entries(projection.tables)) {
       const [schema, table] = liveName.split('.') as [string, string];

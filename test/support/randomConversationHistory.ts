@@ -3,7 +3,7 @@
  * `$all`: every conversation event type, interleaved across conversations, with what a hard day
  * brings — Meta's statuses duplicated and out of order (read before delivered, delivered after failed),
  * webhooks delivered twice (the same message again), a customer writing to two numbers (two
- * conversations, one contact), profile renames and agent-set names and attributes, notes added twice,
+ * conversations, one contact), a conversation started twice, profile renames and agent-set names and attributes, notes added twice,
  * labels removed that were never added, assignments to nobody, bot runs, snoozes, and a few events on
  * conversations that never started. Every event matches its schema (the test checks).
  */
@@ -134,7 +134,18 @@ export function randomConversationHistory(options: {
       continue;
     }
     const roll = random();
-    if (roll < 0.22) {
+    if (roll < 0.005) {
+      // The conversation's first event, recorded again (a name may have changed meanwhile).
+      emit(
+        'ConversationStarted',
+        {
+          conversationId: c.id,
+          channelId: c.channelId,
+          contact: { waId: c.waId, name: `Cliente ${random().toFixed(2)}` },
+        },
+        'meta-webhook',
+      );
+    } else if (roll < 0.22) {
       // The customer writes; now and then Meta delivers the same message again.
       const again = c.inbound.length > 0 && chance(0.08) ? pick(c.inbound) : null;
       if (again) {
@@ -195,7 +206,12 @@ export function randomConversationHistory(options: {
       else if (kind < 0.2)
         emit(
           'MessageSendDeferred',
-          { messageId: message.messageId, attempt: 1, error: { code: 503, title: 'Service unavailable' }, retryAt: at(5_000) },
+          {
+            messageId: message.messageId,
+            attempt: 1,
+            error: { code: 503, title: 'Service unavailable' },
+            retryAt: at(5_000),
+          },
           'system',
         );
       else if (kind < 0.4)
@@ -282,7 +298,13 @@ export function randomConversationHistory(options: {
         c.run = { runId: randomUUID(), turn: 0 };
         emit(
           'FlowRunStarted',
-          { runId: c.run.runId, chatbotId: null, flowId, version: 1, trigger: { type: 'default', value: null } },
+          {
+            runId: c.run.runId,
+            chatbotId: null,
+            flowId,
+            version: 1,
+            trigger: { type: 'default', value: null },
+          },
           'bot',
         );
       } else if (chance(0.7)) {

@@ -28,6 +28,6 @@ export const things = (name = 'things', version = 1): Projection<'seen'> => ({
         'int8',
       )}::bigint[], ${sql.array(ns, 'int4')}::int[])`);
     await tx.query(sql.unsafe`UPDATE totals SET sum = sum + ${ns.reduce((sum, n) => sum + n, 0)}`);
-    for (const event of events) publish(conversationDelta(event, null));
+    for (const event of events) publish?.(conversationDelta(event, null));
   },
 });

@@ -47,7 +47,7 @@ export async function profileProjection(
     Object.entries(projection.tables).map(([logical, qualified]) => [logical, `${qualified}${suffix}`]),
   );
   const tables = tableIdentifiers(names);
-  const context: ProjectionContext = { tables, publish: () => {} };
+  const context: ProjectionContext = { tables, publish: null };
   await deps.pool.transaction((tx) => projection.createTables(tx, tables));
   const statements = new Map<string, StatementProfile>();
   const timed = (tx: DatabaseTransactionConnection): DatabaseTransactionConnection =>

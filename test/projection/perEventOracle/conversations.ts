@@ -54,7 +54,7 @@ async function applyOne(
       }),
     };
   }
-  publish(delta);
+  publish?.(delta);
 }
 
 /** One event's context: who, which conversation, when, where in `$all`. */
