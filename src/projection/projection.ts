@@ -25,6 +25,9 @@ export type ProjectionContext<Name extends string = string> = {
  * throw on a recorded event it handles: a throw parks the projection (on the event, which the runner
  * finds by applying the batch again one event at a time).
  *
+ * Each row of its tables belongs to one organization, and only that organization's events change it:
+ * a replay applies the events of different organizations at once, in transactions of their own.
+ *
  * `tables` names its tables (logical name → live qualified name, e.g. `rm.conversations`) and
  * `createTables` creates them under any names: the runner creates the live ones on first start, and
  * `npm run replay` creates new ones, fills them from the event store and swaps them in. A change to

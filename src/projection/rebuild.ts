@@ -13,10 +13,26 @@ export type RebuildResult = {
 };
 
 export type RebuildOptions = {
-  /** Events read and applied per transaction while catching up. */
+  /** Events read per page while catching up. */
   batchSize?: number;
+  /** Transactions applying one page at once while catching up, each its organizations' events. */
+  lanes?: number;
   onProgress?(events: number): void;
 };
+
+/**
+ * A page's events split into `lanes` runs, each every event of some organizations, in order. A
+ * projection's rows belong to one organization each (Projection), so the runs can be applied at
+ * once, in transactions of their own, with the result of applying the page in one.
+ */
+export function byOrganizationLane(page: readonly RecordedEvent[], lanes: number): RecordedEvent[][] {
+  const runs: RecordedEvent[][] = Array.from({ length: lanes }, () => []);
+  for (const event of page) {
+    const lane = Number.parseInt(event.metadata.organizationId.slice(0, 8), 16) % lanes;
+    runs[Number.isNaN(lane) ? 0 : lane]?.push(event);
+  }
+  return runs.filter((run) => run.length > 0);
+}
 
 /**
  * Rebuilds a projection from the event store into new tables while the live ones keep serving, then
@@ -42,17 +58,22 @@ export async function rebuildProjection(
   const context: ProjectionContext = { tables: build, publish: null };
   const filter = { eventTypes: projection.eventTypes };
   const batchSize = options.batchSize ?? 1000;
+  const lanes = options.lanes ?? 2;
   let position = 0n;
   let events = 0;
 
   const readPage = (after: bigint) =>
     deps.store.readAll({ ...(after > 0n ? { after } : {}), filter, maxCount: batchSize });
-  /** Applies a page of events (in `tx`, or in a transaction of its own) and moves past it. */
+  /** Applies a page of events (in `tx`, or in a transaction per lane) and moves past it. */
   const applyPage = async (page: RecordedEvent[], tx: DatabaseTransactionConnection | null) => {
-    const apply = (connection: DatabaseTransactionConnection) =>
-      projection.applyBatch(connection, page, context);
-    if (tx) await apply(tx);
-    else await deps.pool.transaction(apply);
+    if (tx) await projection.applyBatch(tx, page, context);
+    else {
+      await Promise.all(
+        byOrganizationLane(page, lanes).map((run) =>
+          deps.pool.transaction((connection) => projection.applyBatch(connection, run, context)),
+        ),
+      );
+    }
     position = page.at(-1)?.position ?? position;
     events += page.length;
     options.onProgress?.(events);
@@ -61,7 +82,7 @@ export async function rebuildProjection(
   await deps.pool.transaction((tx) => projection.createTables(tx, build));
   // Catch up outside the swap until a page is short or reaches what was appended after the rebuild
   // began: writers may append faster than a rebuild applies, and the swap takes the rest. The next
-  // page is read while this one is applied (the pool has a connection for each).
+  // page is read while this one is applied in lanes (the pool has a connection for each).
   const begun = new Date();
   let next = readPage(position);
   for (;;) {
