@@ -9,8 +9,13 @@
  *      and the client cost on this machine;
  *   B. the event store's grouped append, one event per append to 1,000 streams, as many in flight as
  *      wrk has connections: what the durable write costs.
- * ratio = webhooks/s ÷ min(A, B). Every figure comes with the CPU split between the client, the
- * process under test, Postgres and everything else: on 2 cores, they all compete.
+ * ratio = webhooks/s ÷ min(A, B). Two more rows follow what an agent sees, the read models:
+ *   burst: --burst-seconds of webhooks at full rate, then the drain, the time until every projection
+ *      has caught up; end-to-end webhooks/s = acknowledged ÷ (burst + drain);
+ *   cold: --cold-customers the server has never seen, one first message each (a new stream, contact
+ *      and inbox row), each body sent once, first thing after the server starts: no warm-up at all.
+ * Every figure comes with the CPU split between the client, the process under test, Postgres and
+ * everything else: on 2 cores, they all compete.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -18,41 +23,69 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { migrate } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { integerFlag, integerListFlag, readFlags } from './flags.ts';
-import { type Batches, batchesAfter, formatBatches, lastPosition } from './ingest/batches.ts';
+import { batchesAfter, lastPosition } from './ingest/batches.ts';
 import { writeSignedBodies } from './ingest/bodies.ts';
-import type { CpuSplit } from './ingest/cpuSplit.ts';
+import { measureDrain, untilCaughtUp } from './ingest/drain.ts';
 import { benchServerConfig, type Child, freePort, startBareServer, startServer } from './ingest/processes.ts';
-import { measureStoreCeiling, type StoreCeiling } from './ingest/storeCeiling.ts';
-import { type Conversation, createTenants, waitForChannels } from './ingest/tenants.ts';
+import {
+  acknowledged,
+  type DrainedRow,
+  endToEnd,
+  type IngestRun,
+  report,
+  type SteadyRow,
+} from './ingest/report.ts';
+import { deliveredOk, scrape, waitUntilIdle } from './ingest/serverMetrics.ts';
+import { measureStoreCeiling } from './ingest/storeCeiling.ts';
+import { type Conversation, createTenants, customers, waitForChannels } from './ingest/tenants.ts';
 import { runWrk, type WrkLoad, type WrkResult } from './ingest/wrk.ts';
-import { fixed, formatTable } from './measure.ts';
+import { fixed } from './measure.ts';
+
+const rowKinds = ['steady', 'burst', 'cold'] as const;
+type RowKind = (typeof rowKinds)[number];
 
 const flags = {
-  connections: ['64,128,256', 'wrk connections, one measured run each (comma-separated)'],
+  only: [
+    rowKinds.join(','),
+    'rows to run: steady (one per --connections, with ceilings A and B), burst, cold',
+  ],
+  connections: ['64,128,256', 'wrk connections of the steady rows, one measured run each (comma-separated)'],
   threads: ['2', 'wrk threads'],
-  seconds: ['15', 'length of each measured wrk run'],
+  seconds: ['15', 'length of each steady run'],
   warmup: ['5', 'length of the warm-up run (its own bodies), at the largest connection count'],
+  burstSeconds: ['15', 'length of the burst, after which the drain is timed'],
+  coldCustomers: ['10000', 'customers the cold row brings, one first message each'],
+  loadConnections: ['128', 'wrk connections of the burst and cold rows'],
   storeSeconds: ['10', 'length of each event-store ceiling run'],
   organizations: ['10', 'organizations, one WhatsApp number each'],
   customers: ['100', 'customers per organization, one conversation each'],
   pool: ['20', "Postgres pool of the server (DATABASE_POOL_SIZE) and of ceiling B's store"],
   cpuProf: ['', 'a folder: the server writes a CPU profile there when it stops (node --cpu-prof)'],
 } as const;
-type Options = { [key in Exclude<keyof typeof flags, 'connections' | 'cpuProf'>]: number } & {
+type Options = { [key in Exclude<keyof typeof flags, 'only' | 'connections' | 'cpuProf'>]: number } & {
+  only: Set<RowKind>;
   connections: number[];
   cpuProf: string | undefined;
 };
+
+function rowKindsFlag(raw: string): Set<RowKind> {
+  const only = raw.split(',');
+  const unknown = only.filter((kind) => !(rowKinds as readonly string[]).includes(kind));
+  if (unknown.length > 0) throw new Error(`--only: no row ${unknown.join(', ')} (${rowKinds.join(', ')})`);
+  return new Set(only as RowKind[]);
+}
 
 function parseOptions(): Options {
   const raw = readFlags('npm run bench:ingest', flags);
   const options = Object.fromEntries(
     Object.entries(raw).map(([key, value]) => {
       if (key === 'cpuProf') return [key, value || undefined];
+      if (key === 'only') return [key, rowKindsFlag(value)];
       return [key, key === 'connections' ? integerListFlag(key, value) : integerFlag(key, value)];
     }),
   ) as Options;
@@ -62,6 +95,10 @@ function parseOptions(): Options {
     if (connections < options.threads || connections > conversations)
       throw new Error(`--connections: each must be between --threads and the ${conversations} conversations`);
   }
+  if (options.loadConnections < options.threads)
+    throw new Error('--load-connections must be at least --threads');
+  // Each wrk thread needs a body of its own to send.
+  if (options.coldCustomers < options.threads) throw new Error('--cold-customers must be at least --threads');
   return options;
 }
 
@@ -106,32 +143,6 @@ async function createDatabase(): Promise<{ url: string; admin: pg.Client }> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The server's own counters (GET /metrics)
-
-async function scrape(base: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const samples = text.split('\n').flatMap((line) => {
-    const match = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
-    return match ? [[match[1] as string, Number(match[2])] as const] : [];
-  });
-  return new Map(samples);
-}
-
-const deliveredOk = 'whatsapp_webhook_deliveries_total{outcome="ok"}';
-
-/**
- * Waits until the server has finished the requests wrk left in flight when it stopped (their
- * appends still happen). The scrape itself is one request in flight.
- */
-async function waitUntilIdle(base: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await scrape(base)).get('http_requests_in_flight') !== 1) {
-    if (Date.now() > deadline) throw new Error('the server still has requests in flight after 30 s');
-    await sleep(50);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Measures
 
 type Context = {
@@ -139,31 +150,40 @@ type Context = {
   admin: pg.Client;
   dir: string;
   secret: string;
+  /** The customers of the warm-up and of the steady and burst rows. */
   conversations: Conversation[];
   server: Child & { base: string };
-  bare: Child & { base: string };
 };
 
-/** Fresh statistics and a checkpoint before each measured run, so that every run starts alike. */
+/**
+ * Before each measured run, so that every run starts alike: the read side caught up with the runs
+ * before, fresh statistics and a checkpoint.
+ */
 async function settle(admin: pg.Client): Promise<void> {
+  const started = performance.now();
+  await untilCaughtUp(admin, '0');
+  log(`  read side caught up in ${fixed((performance.now() - started) / 1000, 1)} s`);
   // Autovacuum is off in es.* (see main): ANALYZE does what it would do for a growing table.
   await admin.query('ANALYZE es.events, es.streams');
   await admin.query('CHECKPOINT');
 }
 
-/** Writes `count` fresh bodies for a run named `tag`; returns the prefix of their files. */
-function bodiesFor(ctx: Context, tag: string, count: number): { prefix: string; wamidPrefix: string } {
+/** A run's bodies: the prefix of their files, the prefix of their wamids, how many. */
+type Bodies = { prefix: string; wamidPrefix: string; count: number };
+
+/** Writes `count` fresh bodies for a run named `tag`, round-robin over `conversations`. */
+function bodiesFor(ctx: Context, tag: string, count: number, conversations = ctx.conversations): Bodies {
   const prefix = join(ctx.dir, `bodies-${tag}`);
   const wamidPrefix = `wamid.HBgMNTUxMTk4NzY1NDMyFQIAEhgg${tag}x`;
   log(`  writing ${fixed(count)} signed bodies…`);
   writeSignedBodies(prefix, {
-    conversations: ctx.conversations,
+    conversations,
     count,
     threads: ctx.options.threads,
     secret: ctx.secret,
     wamidPrefix,
   });
-  return { prefix, wamidPrefix };
+  return { prefix, wamidPrefix, count };
 }
 
 /**
@@ -177,12 +197,14 @@ async function warmUp(ctx: Context): Promise<number> {
   // Sized for 20k/s; running out only repeats bodies here, which the server answers as no-ops.
   const { prefix } = bodiesFor(ctx, 'warm', Math.max(2 * ctx.conversations.length, options.warmup * 20_000));
   const load = { threads: options.threads, connections, seconds: options.warmup };
+  const from = await lastPosition(ctx.admin);
   const warm = await runWrk(`${ctx.server.base}/webhooks/meta`, prefix, load, ctx.server.pid);
   if (warm.non2xx + warm.socketErrors > 0)
     throw new Error(`warm-up: ${warm.non2xx} answers not 2xx, ${warm.socketErrors} socket errors`);
   await waitUntilIdle(ctx.server.base);
   const { rows } = await ctx.admin.query(
-    `SELECT count(*)::int AS n FROM es.events WHERE type = 'ConversationStarted'`,
+    `SELECT count(*)::int AS n FROM es.events WHERE type = 'ConversationStarted' AND position > $1`,
+    [from],
   );
   if (rows[0].n !== ctx.conversations.length)
     throw new Error(
@@ -192,15 +214,51 @@ async function warmUp(ctx: Context): Promise<number> {
   return warm.perSecond;
 }
 
-type IngestRun = WrkResult & { eventsPerSecond: number; batches: Batches; problems: string[] };
+/** A run's load, with where the store and the server's counters stood before it. */
+type Loaded = { wrk: WrkResult; from: string; before: Map<string, number> };
 
 /**
- * One measured run against the server, then the check that every acknowledged message is in the
- * store exactly once: the MessageReceived events of the run's wamids are distinct, match the
- * server's count of deliveries answered 200, and lie between what wrk saw acknowledged and what it
- * sent (requests in flight when wrk stops are answered to nobody, but recorded).
+ * The check that every acknowledged message of a run is in the store exactly once, once the server
+ * is idle: the MessageReceived events of the run's wamids are distinct, match the server's count of
+ * deliveries answered 200, and lie between what wrk saw acknowledged and what it sent (requests in
+ * flight when wrk stops are answered to nobody, but recorded). `cold`: every body is the first
+ * message of a new conversation, and all of them were sent.
  */
-async function ingestRun(ctx: Context, load: WrkLoad, bodies: { prefix: string; wamidPrefix: string }) {
+async function checkRun(ctx: Context, run: Loaded, bodies: Bodies, cold: boolean) {
+  const { wrk, from, before } = run;
+  const after = await scrape(ctx.server.base);
+  const delivered = (after.get(deliveredOk) ?? 0) - (before.get(deliveredOk) ?? 0);
+  const { rows } = await ctx.admin.query(
+    `SELECT count(*) FILTER (WHERE type = 'MessageReceived')::int AS received,
+            count(DISTINCT data->>'waMessageId') FILTER (WHERE type = 'MessageReceived')::int AS wamids,
+            count(*) FILTER (WHERE type = 'MessageReceived' AND starts_with(data->>'waMessageId', $2))::int AS ours,
+            count(*) FILTER (WHERE type = 'ConversationStarted')::int AS started,
+            count(*) FILTER (WHERE type NOT IN ('MessageReceived', 'ConversationStarted'))::int AS others
+       FROM es.events WHERE position > $1`,
+    [from, bodies.wamidPrefix],
+  );
+  const { received, wamids, ours, started, others } = rows[0];
+  const answered = acknowledged(wrk);
+  const problems = [
+    wrk.non2xx > 0 && `${wrk.non2xx} answers were not 2xx`,
+    wrk.socketErrors > 0 && `${wrk.socketErrors} socket errors or timeouts`,
+    wrk.wraps > 0 && `bodies ran out (${wrk.wraps} wraps): some were sent twice`,
+    (received !== wamids || received !== ours) &&
+      `${received} MessageReceived for ${wamids} distinct wamids (${ours} of this run)`,
+    received !== delivered && `${received} MessageReceived, ${delivered} deliveries answered 200`,
+    (received < answered || received > wrk.sent) &&
+      `${received} MessageReceived, outside [${answered} acknowledged, ${wrk.sent} sent]`,
+    cold && received !== bodies.count && `${received} of the ${bodies.count} first messages recorded`,
+    cold && started !== received && `${started} ConversationStarted for ${received} first messages`,
+    !cold && started > 0 && `${started} ConversationStarted: some conversations were new`,
+    others > 0 &&
+      `${others} other events (expected only MessageReceived${cold ? ' and ConversationStarted' : ''})`,
+  ].filter((problem): problem is string => typeof problem === 'string');
+  return { received: received as number, events: (received + started + others) as number, problems };
+}
+
+/** One steady run against the server, then checkRun. */
+async function ingestRun(ctx: Context, load: WrkLoad, bodies: Bodies): Promise<IngestRun> {
   const { admin, server } = ctx;
   const from = await lastPosition(admin);
   const before = await scrape(server.base);
@@ -208,109 +266,49 @@ async function ingestRun(ctx: Context, load: WrkLoad, bodies: { prefix: string; 
   const appended = await admin.query('SELECT count(*)::int AS n FROM es.events WHERE position > $1', [from]);
   const eventsPerSecond = appended.rows[0].n / wrk.seconds;
   await waitUntilIdle(server.base);
-  const after = await scrape(server.base);
-  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
-  const { rows } = await admin.query(
-    `SELECT count(*) FILTER (WHERE type = 'MessageReceived')::int AS received,
-            count(DISTINCT data->>'waMessageId') FILTER (WHERE type = 'MessageReceived')::int AS wamids,
-            count(*) FILTER (WHERE type = 'MessageReceived' AND starts_with(data->>'waMessageId', $2))::int AS ours,
-            count(*) FILTER (WHERE type <> 'MessageReceived')::int AS others
-       FROM es.events WHERE position > $1`,
-    [from, bodies.wamidPrefix],
-  );
-  const { received, wamids, ours, others } = rows[0];
-  const acknowledged = wrk.requests - wrk.non2xx;
-  const problems = [
-    wrk.non2xx > 0 && `${wrk.non2xx} answers were not 2xx`,
-    wrk.socketErrors > 0 && `${wrk.socketErrors} socket errors or timeouts`,
-    wrk.wraps > 0 && `bodies ran out (${wrk.wraps} wraps): some were sent twice`,
-    (received !== wamids || received !== ours) &&
-      `${received} MessageReceived for ${wamids} distinct wamids (${ours} of this run)`,
-    received !== delta(deliveredOk) &&
-      `${received} MessageReceived, ${delta(deliveredOk)} deliveries answered 200`,
-    (received < acknowledged || received > wrk.sent) &&
-      `${received} MessageReceived, outside [${acknowledged} acknowledged, ${wrk.sent} sent]`,
-    others > 0 && `${others} other events (expected only MessageReceived)`,
-  ].filter((problem): problem is string => typeof problem === 'string');
-  return { ...wrk, eventsPerSecond, batches: await batchesAfter(admin, from), problems } satisfies IngestRun;
+  const { problems } = await checkRun(ctx, { wrk, from, before }, bodies, false);
+  return { ...wrk, eventsPerSecond, batches: await batchesAfter(admin, from), problems };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report
-
-type Row = { load: WrkLoad; ingest: IngestRun; bare: WrkResult; store: StoreCeiling };
-
-const ratioOf = (row: Row) => row.ingest.perSecond / Math.min(row.bare.perSecond, row.store.appendsPerSecond);
-const split = (cpu: CpuSplit | null, keys: (keyof CpuSplit)[]) =>
-  cpu ? keys.map((key) => fixed(cpu[key])).join('/') : '—';
-
-async function report(admin: pg.Client, options: Options, wrk: string, rows: Row[]): Promise<string> {
-  const settings = 'synchronous_commit fsync wal_sync_method shared_buffers';
-  const pgInfo = await admin.query(
-    `SELECT version(), string_agg(name || '=' || current_setting(name), ', ') AS settings
-       FROM unnest(string_to_array($1, ' ')) AS name`,
-    [settings],
+/**
+ * A run whose read side is timed: the load, the drain (measureDrain, from the moment wrk has
+ * stopped), checkRun, then the read models: each message of the run once in rm.messages and, for the
+ * cold row, each new conversation in the inbox.
+ */
+async function drainedRun(
+  ctx: Context,
+  kind: DrainedRow['kind'],
+  load: WrkLoad,
+  bodies: Bodies,
+): Promise<DrainedRow> {
+  const { admin, server } = ctx;
+  const cold = kind === 'cold';
+  await settle(admin);
+  const from = await lastPosition(admin);
+  const before = await scrape(server.base);
+  const wrk = await runWrk(`${server.base}/webhooks/meta`, bodies.prefix, load, server.pid, cold);
+  const drain = await measureDrain(admin, server, from);
+  const check = await checkRun(ctx, { wrk, from, before }, bodies, cold);
+  const { rows } = await admin.query(
+    `SELECT count(*)::int AS messages, count(DISTINCT wa_message_id)::int AS wamids,
+            (SELECT count(*)::int FROM rm.conversations WHERE position > $2) AS inbox
+       FROM rm.messages WHERE starts_with(wa_message_id, $1)`,
+    [bodies.wamidPrefix, from],
   );
-  const cpus = os.cpus();
-  const figures = rows.map((row) => [
-    `-t${row.load.threads} -c${row.load.connections}`,
-    fixed(row.ingest.perSecond),
-    fixed(row.ingest.p50Ms, 1),
-    fixed(row.ingest.p99Ms, 1),
-    fixed(row.ingest.eventsPerSecond),
-    fixed(row.bare.perSecond),
-    fixed(row.store.appendsPerSecond),
-    fixed(ratioOf(row), 2),
-  ]);
-  const details = rows.map((row) => [
-    `-c${row.load.connections}`,
-    split(row.ingest.cpu, ['client', 'server', 'postgres', 'other']),
-    formatBatches(row.ingest.batches),
-    split(row.bare.cpu, ['client', 'server', 'other']),
-    `${fixed(row.bare.p50Ms, 1)}/${fixed(row.bare.p99Ms, 1)}`,
-    [row.store.usage.nodeCpuPct, row.store.usage.serverCpuPct, row.store.usage.otherCpuPct]
-      .map((pct) => fixed(pct))
-      .join('/'),
-    formatBatches(row.store.batches),
-    `${fixed(row.store.p50Ms, 1)}/${fixed(row.store.p99Ms, 1)}`,
-  ]);
-  const best = rows.reduce((a, b) => (b.ingest.perSecond > a.ingest.perSecond ? b : a));
-  return [
-    `Webhook ingest benchmark — ${new Date().toISOString()}`,
-    `Machine:  ${cpus[0]?.model.trim()}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ` +
-      `${os.type()} ${os.release()}, Node ${process.version}, ${wrk}`,
-    `Postgres: ${pgInfo.rows[0].version}`,
-    `          ${pgInfo.rows[0].settings}`,
-    `Load:     ${options.organizations} organizations × ${options.customers} customers, one text message per ` +
-      `signed webhook, round-robin, none sent twice; ${options.seconds} s per run after a ${options.warmup} s ` +
-      `warm-up; server pool ${options.pool}; ceiling B ${options.storeSeconds} s per run`,
-    '',
-    formatTable(
-      'wrk|webhooks/s|p50 ms|p99 ms|events/s|A: bare uWS req/s|B: store appends/s|ratio'.split('|'),
-      figures,
-    ),
-    '',
-    formatTable(
-      [
-        'wrk',
-        'ingest CPU wrk/node/pg/other',
-        'events/tx avg/p50/max',
-        'A CPU wrk/uWS/other',
-        'A p50/p99 ms',
-        'B CPU node/pg/other',
-        'B events/tx',
-        'B p50/p99 ms',
-      ],
-      details,
-    ),
-    `CPU: % of one core (${cpus.length * 100}% in all); A, B: the ceilings; events/tx: events per transaction.`,
-    '',
-    `Best: -c${best.load.connections}, ${fixed(best.ingest.perSecond)} webhooks/s. ` +
-      'ratio = webhooks/s ÷ min(A, B), same connections; target ≥ 0.50.',
-    ...rows.flatMap((row) =>
-      row.ingest.problems.map((problem) => `FAILED (-c${row.load.connections}): ${problem}`),
-    ),
-  ].join('\n');
+  const { messages, wamids, inbox } = rows[0];
+  const problems = [
+    ...check.problems,
+    messages !== check.received && `${messages} rows in rm.messages for ${check.received} MessageReceived`,
+    wamids !== messages && `${messages - wamids} rows in rm.messages repeat a wamid`,
+    cold && inbox !== check.received && `${inbox} inbox rows for ${check.received} new conversations`,
+  ].filter((problem): problem is string => typeof problem === 'string');
+  const stored = { messages, received: check.received };
+  const row = { kind, wrk, events: check.events, drain, stored, problems };
+  log(
+    `  ${fixed(acknowledged(wrk))} acknowledged in ${fixed(wrk.seconds, 1)} s, drained in ` +
+      `${fixed(drain.seconds, 2)} s: ${fixed(endToEnd(row))} webhooks/s end to end`,
+  );
+  return row;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +328,7 @@ async function main(): Promise<boolean> {
   for (const table of ['es.events', 'es.streams'])
     await db.admin.query(`ALTER TABLE ${table} SET (autovacuum_enabled = false)`);
 
-  // 2. The server and ceiling A's endpoint, side by side: each idles while the other is measured.
+  // 2. The server.
   const secret = randomBytes(16).toString('hex');
   const port = await freePort();
   log('starting the server…');
@@ -346,49 +344,75 @@ async function main(): Promise<boolean> {
     options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProf}`] : [],
   );
   cleanups.push(() => server.stop());
-  const bare = await startBareServer(join(dir, 'bare.log'));
-  cleanups.push(() => bare.stop());
 
-  // 3. Tenants, over HTTP.
+  // 3. Tenants, over HTTP. The cold row's customers come after the others: no one the others know.
   const base = `http://127.0.0.1:${port}`;
-  const conversations = await createTenants(base, options.organizations, options.customers);
+  const phoneNumberIds = await createTenants(base, options.organizations);
   await waitForChannels(db.admin, options.organizations);
+  const known = options.organizations * options.customers;
   const ctx: Context = {
     options,
     admin: db.admin,
     dir,
     secret,
-    conversations,
+    conversations: customers(phoneNumberIds, 0, known),
     server: { ...server, base },
-    bare: { ...bare, base: `http://127.0.0.1:${bare.port}` },
   };
+  const load = { threads: options.threads, connections: options.loadConnections };
+  const drained: DrainedRow[] = [];
 
-  // 4. Warm-up, then per connection count: the server, and ceiling A on the same bodies.
-  const warmRate = await warmUp(ctx);
-  const runs: Omit<Row, 'store'>[] = [];
-  for (const connections of options.connections) {
-    const load = { threads: options.threads, connections, seconds: options.seconds };
-    log(`-t${load.threads} -c${connections}, ${load.seconds} s`);
-    // Twice the warm-up's rate: a run that still runs out is reported, not quoted.
-    const bodies = bodiesFor(ctx, `c${connections}`, Math.ceil(2 * warmRate * options.seconds));
-    await settle(db.admin);
-    const ingest = await ingestRun(ctx, load, bodies);
-    log(`  server: ${fixed(ingest.perSecond)} webhooks/s, ${fixed(ingest.eventsPerSecond)} events/s`);
-    const bareRun = await runWrk(`${ctx.bare.base}/webhooks/meta`, bodies.prefix, load, bare.pid);
-    log(`  ceiling A, bare uWS: ${fixed(bareRun.perSecond)} requests/s`);
-    runs.push({ load, ingest, bare: bareRun });
+  // 4. The cold row first: no webhook has reached the server yet, and none of these customers will
+  // write again. Each body is sent once; -d only bounds the run.
+  if (options.only.has('cold')) {
+    log(`cold: ${fixed(options.coldCustomers)} new customers, -c${load.connections}`);
+    const newcomers = customers(phoneNumberIds, known, options.coldCustomers);
+    const bodies = bodiesFor(ctx, 'cold', newcomers.length, newcomers);
+    drained.push(await drainedRun(ctx, 'cold', { ...load, seconds: 600 }, bodies));
   }
 
-  // 5. Ceiling B with the server stopped: its projections would wake on every batch appended.
+  // 5. Warm-up, then per connection count: the server, and ceiling A on the same bodies (its endpoint
+  // idles while the server is measured), then the burst.
+  const runs: Omit<SteadyRow, 'store'>[] = [];
+  if (options.only.has('steady') || options.only.has('burst')) {
+    const warmRate = await warmUp(ctx);
+    if (options.only.has('steady')) {
+      const bare = await startBareServer(join(dir, 'bare.log'));
+      cleanups.push(() => bare.stop());
+      for (const connections of options.connections) {
+        const steady = { threads: options.threads, connections, seconds: options.seconds };
+        log(`-t${steady.threads} -c${connections}, ${steady.seconds} s`);
+        // Twice the warm-up's rate: a run that still runs out is reported, not quoted.
+        const bodies = bodiesFor(ctx, `c${connections}`, Math.ceil(2 * warmRate * options.seconds));
+        await settle(db.admin);
+        const ingest = await ingestRun(ctx, steady, bodies);
+        log(`  server: ${fixed(ingest.perSecond)} webhooks/s, ${fixed(ingest.eventsPerSecond)} events/s`);
+        const bareRun = await runWrk(
+          `http://127.0.0.1:${bare.port}/webhooks/meta`,
+          bodies.prefix,
+          steady,
+          bare.pid,
+        );
+        log(`  ceiling A, bare uWS: ${fixed(bareRun.perSecond)} requests/s`);
+        runs.push({ load: steady, ingest, bare: bareRun });
+      }
+      await bare.stop();
+    }
+    if (options.only.has('burst')) {
+      log(`burst: -c${load.connections}, ${options.burstSeconds} s, then the drain`);
+      const bodies = bodiesFor(ctx, 'burst', Math.ceil(2 * warmRate * options.burstSeconds));
+      drained.push(await drainedRun(ctx, 'burst', { ...load, seconds: options.burstSeconds }, bodies));
+    }
+  }
+
+  // 6. Ceiling B with the server stopped: its projections would wake on every batch appended.
   await server.stop();
-  await bare.stop();
-  const rows: Row[] = [];
+  const rows: SteadyRow[] = [];
   for (const run of runs) {
     log(`ceiling B, event store: ${run.load.connections} appends in flight, ${options.storeSeconds} s`);
     const store = await measureStoreCeiling(
       { url: db.url, admin: db.admin, logger },
       {
-        streams: conversations.length,
+        streams: ctx.conversations.length,
         inFlight: run.load.connections,
         seconds: options.storeSeconds,
         pool: options.pool,
@@ -398,8 +422,10 @@ async function main(): Promise<boolean> {
     rows.push({ ...run, store });
   }
 
-  process.stdout.write(`\n${await report(db.admin, options, wrk, rows)}\n`);
-  return rows.every((row) => row.ingest.problems.length === 0);
+  process.stdout.write(`\n${await report(db.admin, options, wrk, rows, drained)}\n`);
+  return [...rows.map((row) => row.ingest.problems), ...drained.map((row) => row.problems)].every(
+    (problems) => problems.length === 0,
+  );
 }
 
 // Ctrl-C reaches this process twice (from the terminal, and relayed by npm and tsx): clean up once.

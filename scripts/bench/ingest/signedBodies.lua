@@ -1,12 +1,15 @@
 -- wrk script for scripts/bench/ingest.ts: POSTs pre-signed webhook bodies.
 --
---   wrk -t<threads> -s signedBodies.lua <url> -- <file prefix> <threads>
+--   wrk -t<threads> -c<connections> -s signedBodies.lua <url> -- <file prefix> <threads> [once <connections>]
 --
 -- Thread i reads <file prefix>.<i>, one `signature<TAB>body` line per request, so the threads send
 -- disjoint sets of bodies. Requests are formatted once, in init: request() only hands out the next
 -- one, so the client costs no more per request than with wrk's static request.
 -- When a thread has sent every body of its file it starts again from the first and counts a wrap:
 -- the bench rejects a measured run that wrapped (a repeated body is a no-op for the server).
+-- With `once` it sends nothing more instead: each connection goes idle after its last answer, and
+-- once all of the thread's connections are idle, the thread writes <file prefix>.spent.<i> and
+-- stops. wrk itself sleeps until -d has passed: the bench interrupts it when every thread is spent.
 -- done() prints one line, `wrk-result {json}`, for the bench to parse.
 
 local threads = {}
@@ -19,10 +22,16 @@ end
 local requests = {}
 local next_request = 0
 local flag
+local once, connections, spent
+local idle = 0
 sent = 0
 wraps = 0
 
 function init(args)
+  once = args[3] == "once"
+  -- A script cannot see -c; wrk gives each thread connections / threads of them, rounded down.
+  if once then connections = math.floor(tonumber(args[4]) / tonumber(args[2])) end
+  spent = args[1] .. ".spent." .. id
   local head = "POST " .. wrk.path .. " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] ..
     "\r\nContent-Type: application/json\r\nX-Hub-Signature-256: "
   for line in io.lines(args[1] .. "." .. id) do
@@ -34,14 +43,29 @@ function init(args)
   if id == tonumber(args[2]) - 1 then io.open(flag, "w"):close() end
 end
 
+-- Not os.execute("sleep …"): system() ignores SIGINT in the whole process while it runs, then puts
+-- back what it found, undoing the handler wrk's main thread installs meanwhile (see `once`).
+local ffi = require("ffi")
+ffi.cdef("int usleep(unsigned int usec);")
+
 -- wrk starts each thread as soon as its init returns, but starts its clock after the last init:
 -- a thread waits for the last one to have loaded its bodies, or its head start would count.
 local function wait_for_every_thread()
   while true do
     local file = io.open(flag)
     if file then return file:close() end
-    os.execute("sleep 0.01")
+    ffi.C.usleep(10000)
   end
+end
+
+-- An empty request writes nothing: the connection waits for an answer that never comes.
+local function go_idle()
+  idle = idle + 1
+  if idle == connections then
+    io.open(spent, "w"):close()
+    wrk.thread:stop()
+  end
+  return ""
 end
 
 local started = false
@@ -59,6 +83,7 @@ function request()
     started = true
   end
   if next_request == #requests then
+    if once then return go_idle() end
     next_request = 0
     wraps = wraps + 1
   end

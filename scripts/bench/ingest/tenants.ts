@@ -21,15 +21,8 @@ async function post(base: string, path: string, body: unknown, token?: string) {
   return json;
 }
 
-/**
- * `organizations` × `customers` conversations, ordered so that consecutive ones belong to different
- * organizations (a round-robin over them spreads the load over every tenant).
- */
-export async function createTenants(
-  base: string,
-  organizations: number,
-  customers: number,
-): Promise<Conversation[]> {
+/** `organizations` signed up over HTTP, each with one WhatsApp number; returns the numbers' ids. */
+export async function createTenants(base: string, organizations: number): Promise<string[]> {
   const phoneNumberIds: string[] = [];
   for (let org = 0; org < organizations; org += 1) {
     const signup = await post(base, '/api/v1/auth/signup', {
@@ -53,11 +46,23 @@ export async function createTenants(
     );
     phoneNumberIds.push(phoneNumberId);
   }
-  return Array.from({ length: organizations * customers }, (_, index) => ({
-    phoneNumberId: phoneNumberIds[index % organizations] as string,
-    waId: `55119${String(index).padStart(8, '0')}`,
-    name: `Cliente ${index}`,
-  }));
+  return phoneNumberIds;
+}
+
+/**
+ * Customers `first` to `first + count - 1`, one conversation each, ordered so that consecutive ones
+ * write to different numbers (a round-robin over them spreads the load over every tenant). A
+ * customer's number fixes who they are: disjoint ranges are customers who never met.
+ */
+export function customers(phoneNumberIds: string[], first: number, count: number): Conversation[] {
+  return Array.from({ length: count }, (_, offset) => {
+    const index = first + offset;
+    return {
+      phoneNumberId: phoneNumberIds[index % phoneNumberIds.length] as string,
+      waId: `55119${String(index).padStart(8, '0')}`,
+      name: `Cliente ${index}`,
+    };
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
  * signedBodies.lua, and reads back its figures and the CPU split of the span.
  */
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type CpuSplit, startCpuMeter } from './cpuSplit.ts';
 
@@ -43,19 +43,30 @@ type Printed = {
 /**
  * `bodies`: the prefix of the per-thread files (`<prefix>.<thread>`). `serverPid`: the process under
  * test, for the CPU split. The 10 s timeout keeps slow answers as latencies rather than errors.
+ * `once`: every body is sent once and answered, then wrk stops; `load.seconds` is then only a bound.
  */
 export async function runWrk(
   url: string,
   bodies: string,
   load: WrkLoad,
   serverPid: number,
+  once = false,
 ): Promise<WrkResult> {
   const args = [`-t${load.threads}`, `-c${load.connections}`, `-d${load.seconds}s`, '--timeout', '10s'];
-  rmSync(`${bodies}.loaded`, { force: true }); // the threads' barrier, see signedBodies.lua
+  const spent = Array.from({ length: load.threads }, (_, thread) => `${bodies}.spent.${thread}`);
+  // The threads' barrier and the marks of spent threads, see signedBodies.lua.
+  for (const file of [`${bodies}.loaded`, ...spent]) rmSync(file, { force: true });
+  const scriptArgs = [bodies, String(load.threads), ...(once ? ['once', String(load.connections)] : [])];
   const meter = startCpuMeter(serverPid);
-  const child = spawn('wrk', [...args, '--latency', '-s', script, url, '--', bodies, String(load.threads)], {
+  const child = spawn('wrk', [...args, '--latency', '-s', script, url, '--', ...scriptArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // wrk sleeps out -d unless interrupted; it ignores SIGINT until its threads run: ask until it ends.
+  const interrupter = once
+    ? setInterval(() => {
+        if (spent.every((file) => existsSync(file))) child.kill('SIGINT');
+      }, 10)
+    : undefined;
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -67,7 +78,7 @@ export async function runWrk(
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', resolve);
-  });
+  }).finally(() => clearInterval(interrupter));
   const cpu = meter();
   const line = stdout.split('\n').find((l) => l.startsWith('wrk-result '));
   if (code !== 0 || !line) throw new Error(`wrk exited with ${code}: ${stderr.trim() || stdout.trim()}`);
