@@ -54,16 +54,7 @@ export const conversationsProjection: Projection<Table> = {
       updated_at timestamptz NOT NULL, position bigint NOT NULL,
       PRIMARY KEY (organization_id, conversation_id)`,
     );
-    // The inbox reads newest activity first, by keyset, under each filter it offers.
-    for (const lead of [
-      sql.fragment``,
-      sql.fragment`status,`,
-      sql.fragment`assignee_id,`,
-      sql.fragment`queue_id,`,
-    ]) {
-      await tx.query(sql.unsafe`CREATE INDEX ON ${t.conversations}
-        (organization_id, ${lead} last_activity_at DESC, conversation_id DESC)`);
-    }
+    // A contact's conversations: a rename reads them (and so does the contact's panel).
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.conversations} (organization_id, contact_id)`);
     await createTenantTable(
       tx,
@@ -75,9 +66,6 @@ export const conversationsProjection: Projection<Table> = {
       error jsonb, created_at timestamptz NOT NULL, position bigint NOT NULL,
       PRIMARY KEY (organization_id, conversation_id, message_id)`,
     );
-    await tx.query(
-      sql.unsafe`CREATE INDEX ON ${t.messages} (organization_id, conversation_id, position DESC)`,
-    );
     await createTenantTable(
       tx,
       t.contacts,
@@ -87,10 +75,6 @@ export const conversationsProjection: Projection<Table> = {
       last_seen_at timestamptz NOT NULL, position bigint NOT NULL,
       PRIMARY KEY (organization_id, contact_id)`,
     );
-    await tx.query(
-      sql.unsafe`CREATE INDEX ON ${t.contacts} (organization_id, last_seen_at DESC, contact_id DESC)`,
-    );
-    await tx.query(sql.unsafe`CREATE INDEX ON ${t.contacts} (organization_id, wa_id text_pattern_ops)`);
     await createTenantTable(
       tx,
       t.notes,
@@ -99,6 +83,25 @@ export const conversationsProjection: Projection<Table> = {
       text text NOT NULL, author_id text NOT NULL, created_at timestamptz NOT NULL, position bigint NOT NULL,
       PRIMARY KEY (organization_id, conversation_id, note_id)`,
     );
+  },
+  async createIndexes(tx, t) {
+    // The inbox reads newest activity first, by keyset, under each filter it offers.
+    for (const lead of [
+      sql.fragment``,
+      sql.fragment`status,`,
+      sql.fragment`assignee_id,`,
+      sql.fragment`queue_id,`,
+    ]) {
+      await tx.query(sql.unsafe`CREATE INDEX ON ${t.conversations}
+        (organization_id, ${lead} last_activity_at DESC, conversation_id DESC)`);
+    }
+    await tx.query(
+      sql.unsafe`CREATE INDEX ON ${t.messages} (organization_id, conversation_id, position DESC)`,
+    );
+    await tx.query(
+      sql.unsafe`CREATE INDEX ON ${t.contacts} (organization_id, last_seen_at DESC, contact_id DESC)`,
+    );
+    await tx.query(sql.unsafe`CREATE INDEX ON ${t.contacts} (organization_id, wa_id text_pattern_ops)`);
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.notes} (organization_id, conversation_id, position DESC)`);
   },
   async applyBatch(tx, events, { tables, publish }) {

@@ -29,8 +29,10 @@ export type ProjectionContext<Name extends string = string> = {
  * a replay applies the events of different organizations at once, in transactions of their own.
  *
  * `tables` names its tables (logical name → live qualified name, e.g. `rm.conversations`) and
- * `createTables` creates them under any names: the runner creates the live ones on first start, and
- * `npm run replay` creates new ones, fills them from the event store and swaps them in. A change to
+ * `createTables` creates them under any names, with the keys its writes need; `createIndexes`, where
+ * there is one, adds the indexes only its readers need. The runner creates the live ones on first start
+ * (both, see createProjectionTables), and `npm run replay` creates new ones, fills them from the event
+ * store, indexes them and swaps them in (indexing a filled table costs less than indexing every write). A change to
  * what a projection writes bumps `version`; the runner then refuses to run the new code on the old
  * tables until a replay has rebuilt them.
  */
@@ -40,12 +42,23 @@ export type Projection<Name extends string = string> = {
   eventTypes: string[];
   tables: Readonly<Record<Name, string>>;
   createTables(tx: DatabaseTransactionConnection, tables: ProjectionTables<Name>): Promise<void>;
+  createIndexes?(tx: DatabaseTransactionConnection, tables: ProjectionTables<Name>): Promise<void>;
   applyBatch(
     tx: DatabaseTransactionConnection,
     events: readonly RecordedEvent[],
     context: ProjectionContext<Name>,
   ): Promise<void>;
 };
+
+/** A projection's tables with all their indexes, ready to be read and written. */
+export async function createProjectionTables<Name extends string>(
+  tx: DatabaseTransactionConnection,
+  projection: Projection<Name>,
+  tables: ProjectionTables<Name>,
+): Promise<void> {
+  await projection.createTables(tx, tables);
+  await projection.createIndexes?.(tx, tables);
+}
 
 /** Transitional: applies a batch one event at a time, for the projectors not yet set-based. */
 export function eachEvent<Name extends string>(

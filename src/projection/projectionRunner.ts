@@ -3,7 +3,7 @@ import { type DatabasePool, type DatabaseTransactionConnection, sql } from 'slon
 import type { EventStore, RecordedEvent, Subscription } from '../eventstore/eventStore.ts';
 import type { Logger } from '../log/logger.ts';
 import type { ConversationDelta, DeltaBus } from '../realtime/delta.ts';
-import type { Projection, ProjectionTables } from './projection.ts';
+import { createProjectionTables, type Projection, type ProjectionTables } from './projection.ts';
 import { ProjectionLag } from './projectionLag.ts';
 
 /**
@@ -208,7 +208,7 @@ export class ProjectionRunner {
     if (Number(present) > 0) {
       throw new Error(`${state.projection.name}: some of its tables (${names.join(', ')}) are missing`);
     }
-    await state.projection.createTables(tx, state.tables);
+    await createProjectionTables(tx, state.projection, state.tables);
   }
 
   private async run(state: Running, subscription: Subscription): Promise<void> {

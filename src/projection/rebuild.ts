@@ -98,6 +98,11 @@ export async function rebuildProjection(
     if (!more) break;
   }
 
+  // Indexed once filled: building an index costs less than keeping it up to date on every write.
+  await deps.pool.transaction(async (tx) => {
+    await projection.createIndexes?.(tx, build);
+  });
+
   // The swap's transaction is begun by hand: the event store reads through the same pool while it is
   // open, which slonik forbids inside `pool.transaction`.
   const retired = await inTransaction(deps.pool, async (tx) => {

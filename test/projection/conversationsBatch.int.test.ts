@@ -4,7 +4,11 @@ import { type DatabaseTransactionConnection, sql } from 'slonik';
 import { conversationsProjection } from '../../projections/conversations.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
 import { validateEvents } from '../../src/eventstore/eventValidator.ts';
-import type { Projection, ProjectionTables } from '../../src/projection/projection.ts';
+import {
+  createProjectionTables,
+  type Projection,
+  type ProjectionTables,
+} from '../../src/projection/projection.ts';
 import { tableIdentifiers } from '../../src/projection/projectionRunner.ts';
 import type { ConversationDelta } from '../../src/realtime/delta.ts';
 import { openTestEventStore, testRegistry } from '../support/database.ts';
@@ -39,7 +43,7 @@ describe('conversations projection, set-based', { timeout: 600_000 }, () => {
       ]),
     );
     const ids = tableIdentifiers(names);
-    await env.pool.transaction((tx) => conversationsProjection.createTables(tx, ids));
+    await env.pool.transaction((tx) => createProjectionTables(tx, conversationsProjection, ids));
     return { names, ids };
   }
 

@@ -63,6 +63,11 @@ describe('rebuilding a projection (npm run replay)', () => {
     assert.ok(kept >= 301, 'the previous table is kept with its rows');
     assert.ok(result.events >= 300);
     assert.deepEqual(live.health(), { ok: true });
+    const indexes = await env.pool.anyFirst(
+      sql.unsafe`SELECT indexdef FROM pg_indexes WHERE tablename = 'things_seen' ORDER BY indexdef`,
+    );
+    assert.equal(indexes.length, 2, 'the rebuilt table has its key and, once filled, its index');
+    assert.match(String(indexes[0]), /\(n\)$/);
   });
 
   it('stops a runner of the older version once a newer one has been swapped in', async () => {

@@ -15,6 +15,9 @@ export const things = (name = 'things', version = 1): Projection<'seen'> => ({
   async createTables(tx, t) {
     await tx.query(sql.unsafe`CREATE TABLE ${t.seen} (position bigint PRIMARY KEY, n int NOT NULL)`);
   },
+  async createIndexes(tx, t) {
+    await tx.query(sql.unsafe`CREATE INDEX ON ${t.seen} (n)`);
+  },
   async applyBatch(tx, events, { tables, publish }) {
     const ns = events.map((event) => (event.data as { n: number }).n);
     const refused = await tx.anyFirst(

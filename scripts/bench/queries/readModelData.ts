@@ -18,6 +18,7 @@ import {
   visibilityOf,
 } from '../../../src/conversation/conversationQueries.ts';
 import { asTenant } from '../../../src/db/pool.ts';
+import { createProjectionTables } from '../../../src/projection/projection.ts';
 import type { SqlFragment } from '../../../src/projection/tenantTable.ts';
 
 export type Shape = { orgs: number; conversations: number; messages: number };
@@ -43,7 +44,7 @@ export async function createReadModelTables(pool: DatabasePool): Promise<void> {
       sql.identifier(qualified.split('.')),
     ]),
   ) as Record<keyof typeof conversationsProjection.tables, IdentifierSqlToken>;
-  await pool.transaction((tx) => conversationsProjection.createTables(tx, tables));
+  await pool.transaction((tx) => createProjectionTables(tx, conversationsProjection, tables));
 }
 
 /**

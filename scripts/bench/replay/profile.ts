@@ -8,7 +8,11 @@
 import { performance } from 'node:perf_hooks';
 import type { DatabasePool, DatabaseTransactionConnection } from 'slonik';
 import type { EventStore } from '../../../src/eventstore/eventStore.ts';
-import type { Projection, ProjectionContext } from '../../../src/projection/projection.ts';
+import {
+  createProjectionTables,
+  type Projection,
+  type ProjectionContext,
+} from '../../../src/projection/projection.ts';
 import { tableIdentifiers } from '../../../src/projection/projectionRunner.ts';
 
 export type StatementProfile = { statement: string; calls: number; ms: number };
@@ -48,7 +52,7 @@ export async function profileProjection(
   );
   const tables = tableIdentifiers(names);
   const context: ProjectionContext = { tables, publish: null };
-  await deps.pool.transaction((tx) => projection.createTables(tx, tables));
+  await deps.pool.transaction((tx) => createProjectionTables(tx, projection, tables));
   const statements = new Map<string, StatementProfile>();
   const timed = (tx: DatabaseTransactionConnection): DatabaseTransactionConnection =>
     new Proxy(tx, {
