@@ -199,7 +199,14 @@ describe('chatbot flows driven by signed webhooks', { timeout: 240_000 }, () => 
     const ana = customer(org);
     await ana.says('hello');
     await ana.waitForBot(1);
-    // An agent console watching the conversation sees the bot's turns as they happen.
+    // An agent console watching the conversation sees the bot's turns as they happen. (An agent can
+    // only open a conversation the inbox already shows: wait for its read model first.)
+    for (let tries = 0; ; tries += 1) {
+      const shown = await t.request('GET', `/api/v1/conversations/${ana.id}`, { token: org.accessToken });
+      if (shown.status === 200) break;
+      if (tries > 200) throw new Error(`the conversation never reached the read model: ${shown.status}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     const agentConsole = await TestSocket.open(t.app.port, org.accessToken);
     agentConsole.send({ op: 'subscribe', topic: `conversation:${ana.id}` });
     await agentConsole.next((frame) => frame.op === 'subscribed');
