@@ -199,6 +199,9 @@ function peerOf(ws: uWS.WebSocket<SocketData>, data: SocketData): Peer {
     send: (frame) => {
       if (!data.closed) ws.send(frame, false);
     },
+    cork: (sends) => {
+      if (!data.closed) ws.cork(sends);
+    },
     bufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
     end: (code, reason) => {
       if (!data.closed) ws.end(code, reason);

@@ -50,6 +50,8 @@ export const closeCodes = {
 /** One socket as the hub sees it; the uWS binding (realtimeGateway.ts) provides it. */
 export interface Peer {
   send(frame: string): void;
+  /** The frames sent inside `sends` leave together: one write to the socket rather than one each. */
+  cork(sends: () => void): void;
   bufferedAmount(): number;
   /** Sends a close frame; the binding then calls `hub.closed`. */
   end(code: number, reason: string): void;
@@ -83,6 +85,11 @@ const maxQueuedFrames = 1000;
 const maxCommandsInFlight = 64;
 /** Rechecks of visibility run this many at a time, so thousands of sockets do not take the pool. */
 const recheckConcurrency = 8;
+/**
+ * Deltas whose frames are held and written together: fewer writes, while the first delta of a large
+ * batch (a projector catching up) does not wait for the last.
+ */
+const deltasPerWrite = 100;
 /** After a possible loss, at most this many events of `$all` are read to find changed inbox items. */
 const maxLossScan = 10_000;
 
@@ -141,8 +148,9 @@ class Connection implements InboxMember {
  * the periodic session recheck and the recovery after a possible loss on the bus.
  *
  * Backpressure: a socket whose unsent data passes WS_MAX_BUFFER_BYTES is closed with 1013, checked
- * after every send from JS and, for frames published natively, just after uWS has written them (a
- * check scheduled with setImmediate per batch of deltas) and again on every recheck. A conversation
+ * after every send from JS (for deltas from the bus, after each socket's frames of up to 100 deltas,
+ * written together) and, for frames published natively, just after uWS has written them (a check
+ * scheduled with setImmediate per batch of deltas) and again on every recheck. A conversation
  * catch-up pauses at half that limit until the socket drains. No timer exists per socket.
  */
 export class RealtimeHub {
@@ -152,6 +160,13 @@ export class RealtimeHub {
   private readonly inbox: InboxFanout;
   /** Position of the last delta received from the bus (in bus order); null before the first. */
   private newest: string | null = null;
+  /**
+   * While a batch of deltas from the bus is handed out: each socket's frames, the frames for native
+   * topics and the deltas written, sent and timed together once the batch is through.
+   */
+  private batch:
+    | { frames: Map<Connection, string[]>; published: [string, string][]; written: ConversationDelta[] }
+    | undefined;
   private readonly pendingChecks = new Set<string>();
   private checkScheduled = false;
   private recheckTimer: NodeJS.Timeout | undefined;
@@ -161,7 +176,8 @@ export class RealtimeHub {
 
   constructor(private readonly deps: RealtimeHubDeps) {
     this.inbox = new InboxFanout((topic, frame) => {
-      this.deps.metrics.framesSent.inc(this.deps.publish(topic, frame));
+      if (this.batch) this.batch.published.push([topic, frame]);
+      else this.deps.metrics.framesSent.inc(this.deps.publish(topic, frame));
     });
   }
 
@@ -279,6 +295,12 @@ export class RealtimeHub {
 
   private sendTo(connection: Connection, frame: string): void {
     if (!connection.open) return;
+    if (this.batch) {
+      const frames = this.batch.frames.get(connection);
+      if (frames) frames.push(frame);
+      else this.batch.frames.set(connection, [frame]);
+      return;
+    }
     connection.peer.send(frame);
     this.deps.metrics.framesSent.inc();
     this.checkBackpressure(connection);
@@ -314,20 +336,53 @@ export class RealtimeHub {
   // ── Deltas from the bus ─────────────────────────────────────────────────────────────────────
 
   private receive(deltas: readonly ConversationDelta[]): void {
-    const published = new Set<string>();
-    for (const delta of deltas) {
-      this.newest = delta.position;
-      this.relays.get(delta.conversationId)?.receive(delta);
-      const routed = this.inbox.route(delta);
-      if (routed === 'published') published.add(delta.organizationId);
-      if (routed !== null) this.written(delta);
+    for (let from = 0; from < deltas.length; from += deltasPerWrite) {
+      this.handOut(deltas.slice(from, from + deltasPerWrite));
     }
-    this.scheduleCheck(published);
+  }
+
+  /**
+   * 1. Each delta goes to its conversation's relay and to the inbox; the frames are held meanwhile (a
+   * socket often gets several: its inbox and its conversation topics). 2. Each socket's frames are
+   * written in one go (a write per frame costs a system call each), then its backpressure checked;
+   * 3. the native topics' frames are published, after the conversation frames, so that a console has
+   * an event before the inbox item it changed; 4. the deltas written are timed.
+   */
+  private handOut(deltas: readonly ConversationDelta[]): void {
+    const published = new Set<string>();
+    const batch: NonNullable<typeof this.batch> = { frames: new Map(), published: [], written: [] };
+    this.batch = batch;
+    try {
+      for (const delta of deltas) {
+        this.newest = delta.position;
+        this.relays.get(delta.conversationId)?.receive(delta);
+        const routed = this.inbox.route(delta);
+        if (routed === 'published') published.add(delta.organizationId);
+        if (routed !== null) this.written(delta);
+      }
+    } finally {
+      this.batch = undefined;
+      let sent = 0;
+      for (const [connection, frames] of batch.frames) {
+        if (!connection.open) continue;
+        connection.peer.cork(() => {
+          for (const frame of frames) connection.peer.send(frame);
+        });
+        sent += frames.length;
+        this.checkBackpressure(connection);
+      }
+      for (const [topic, frame] of batch.published) sent += this.deps.publish(topic, frame);
+      this.deps.metrics.framesSent.inc(sent);
+      const now = Date.now();
+      for (const delta of batch.written) recordWritten(this.deps.metrics, delta.hops, now);
+      this.scheduleCheck(published);
+    }
   }
 
   /** A delta’s frame went to a socket: its timing, once per delta on this node. */
   private written(delta: ConversationDelta): void {
-    recordWritten(this.deps.metrics, delta.hops, Date.now());
+    if (this.batch) this.batch.written.push(delta);
+    else recordWritten(this.deps.metrics, delta.hops, Date.now());
   }
 
   /**

@@ -38,11 +38,25 @@ class LossyBus implements DeltaBus {
   async close(): Promise<void> {}
 }
 
+/** A socket in memory; `wire` is every frame's topic in the order written, shared with native publishes. */
 class FakePeer implements Peer {
   readonly frames: Frame[] = [];
   readonly topics = new Set<string>();
+  /** How many frames went out in each corked write. */
+  readonly corks: number[] = [];
+  private corked: number | undefined;
+  constructor(private readonly wire: string[] = []) {}
   send(frame: string): void {
-    this.frames.push(JSON.parse(frame));
+    const parsed = JSON.parse(frame);
+    this.frames.push(parsed);
+    this.wire.push(parsed.topic);
+    if (this.corked !== undefined) this.corked += 1;
+  }
+  cork(sends: () => void): void {
+    this.corked = 0;
+    sends();
+    this.corks.push(this.corked);
+    this.corked = undefined;
   }
   bufferedAmount(): number {
     return 0;
@@ -91,13 +105,12 @@ describe('the gateway after the bus may have lost deltas', { timeout: 60_000 }, 
     return answer.status === 200 ? answer.body : undefined;
   };
 
-  it('reads what its conversation topics and inbox missed back from the store and the read model', async () => {
-    const c = await customerWrites(t, org, secret);
-    await until(async () => (await item(c.id)) !== undefined, 'the conversation is projected');
-
+  /** A hub over a bus the test drives, for the organization's admin; native publishes are recorded. */
+  const startHub = () => {
     const bus = new LossyBus();
     const metricsRegistry = new Registry();
     const published: [string, Frame][] = [];
+    const wire: string[] = [];
     const principal: Principal = {
       userId: org.userId,
       organizationId: org.organizationId,
@@ -126,10 +139,18 @@ describe('the gateway after the bus may have lost deltas', { timeout: 60_000 }, 
       metrics: createRealtimeMetrics(metricsRegistry),
       publish: (topic, frame) => {
         published.push([topic, JSON.parse(frame)]);
+        wire.push(topic);
         return 1;
       },
     });
     hub.start();
+    return { hub, bus, metricsRegistry, published, principal, wire };
+  };
+
+  it('reads what its conversation topics and inbox missed back from the store and the read model', async () => {
+    const c = await customerWrites(t, org, secret);
+    await until(async () => (await item(c.id)) !== undefined, 'the conversation is projected');
+    const { hub, bus, metricsRegistry, published, principal } = startHub();
     try {
       const peer = new FakePeer();
       const connection = hub.open(peer, { token: 't', principal, expiresAt: Date.now() + 60_000 });
@@ -191,6 +212,45 @@ describe('the gateway after the bus may have lost deltas', { timeout: 60_000 }, 
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(peer.frames.length, sent);
       assert.equal(published.length, 2);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it('writes a socket’s frames of a batch of deltas at once, a delta’s conversation frame before its inbox item', async () => {
+    const c = await customerWrites(t, org, secret);
+    await until(async () => (await item(c.id)) !== undefined, 'the conversation is projected');
+    const { hub, bus, principal, wire } = startHub();
+    try {
+      const peer = new FakePeer(wire);
+      const connection = hub.open(peer, { token: 't', principal, expiresAt: Date.now() + 60_000 });
+      const topic = `conversation:${c.id}`;
+      hub.message(connection, JSON.stringify({ op: 'subscribe', topic: 'inbox' }));
+      hub.message(connection, JSON.stringify({ op: 'subscribe', topic }));
+      await until(() => peer.frames.some((frame) => frame.topic === topic), 'subscribed');
+      const start = BigInt(peer.frames.find((frame) => frame.topic === topic).position);
+      const listed = await item(c.id);
+      const delta = (offset: bigint): ConversationDelta => ({
+        organizationId: org.organizationId,
+        conversationId: c.id,
+        position: String(start + offset),
+        previous: String(start + offset - 1n),
+        event: { type: 'NoteAdded', data: { text: `note ${offset}` }, occurredAt: new Date().toISOString() },
+        inbox: {
+          item: { ...listed, position: String(start + offset) },
+          audience: { assigneeIds: [], queueIds: [] },
+        },
+      });
+      // The relay goes live once its first read is back: a first delta shows it has.
+      bus.publish([delta(1n)]);
+      await until(() => peer.frames.some((frame) => frame.topic === topic && frame.op === 'delta'), 'live');
+      wire.length = 0;
+      peer.corks.length = 0;
+
+      bus.publish([delta(2n), delta(3n), delta(4n)]);
+      assert.deepEqual(peer.corks, [3], 'one write for the socket’s three frames');
+      const inbox = `inbox/${org.organizationId}`;
+      assert.deepEqual(wire, [topic, topic, topic, inbox, inbox, inbox]);
     } finally {
       await hub.close();
     }
