@@ -1,7 +1,8 @@
 /**
  * Which native uWebSockets.js build a runtime can load, or why none can. The packages' own loaders
  * fall back to a JavaScript imitation that listens and then fails every request: PyTake picks a
- * `.node` file itself and never runs on that fallback (src/http/uws.ts loads it).
+ * `.node` file itself and never runs on that fallback (src/http/uws.ts loads it). All is pure but
+ * currentRuntime().
  */
 
 export type Runtime = {
@@ -14,6 +15,18 @@ export type Runtime = {
   /** The glibc version on Linux; undefined elsewhere, and on Linux without glibc (musl). */
   glibc: string | undefined;
 };
+
+/** This process's runtime (the glibc version from its diagnostic report, on Linux only). */
+export function currentRuntime(): Runtime {
+  const report = process.platform === 'linux' ? process.report.getReport() : undefined;
+  return {
+    node: process.versions.node,
+    abi: Number(process.versions.modules),
+    platform: process.platform,
+    arch: process.arch,
+    glibc: (report as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime,
+  };
+}
 
 export type UwsBuild = {
   packageName: string;

@@ -12,22 +12,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as Uws from '@trufflesuite/uws-js-unofficial';
-import { chooseUwsBuild, type Runtime, type UwsBuild } from './chooseUwsBuild.ts';
+import { chooseUwsBuild, currentRuntime, type UwsBuild } from './chooseUwsBuild.ts';
 
 export type * from '@trufflesuite/uws-js-unofficial';
 
 const require = createRequire(import.meta.url);
-
-function currentRuntime(): Runtime {
-  const report = process.platform === 'linux' ? process.report.getReport() : undefined;
-  return {
-    node: process.versions.node,
-    abi: Number(process.versions.modules),
-    platform: process.platform,
-    arch: process.arch,
-    glibc: (report as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime,
-  };
-}
 
 /** The package's folder as Node's resolution finds it (its exports map hides the .node files). */
 function packageDir(name: string): string | undefined {
