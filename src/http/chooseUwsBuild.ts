@@ -43,6 +43,7 @@ type UwsPackage = {
   uwsVersion: string;
   /** The folder of its .node files, relative to the package's. */
   binaries: string;
+  /** The Node majors PyTake takes from it. */
   nodes: readonly (keyof typeof abiOfNode)[];
   /** `${platform}_${arch}` */
   targets: readonly string[];
@@ -50,18 +51,12 @@ type UwsPackage = {
 };
 
 /**
- * What each pinned package ships (README "Runtimes" says why these two), newest uWS first: the first
- * that loads wins. `glibc` is the highest GLIBC_ symbol version its Linux binaries need (readelf -V).
+ * What each pinned package ships (README "Runtimes" says why these two); the first that loads wins.
+ * v20.30 comes first although older: it is the build the test suite runs on, and v20.56 drops a few
+ * WebSocket connections right after their upgrade (README "Runtimes"), so it serves only the Nodes
+ * v20.30 has no binary for (its Node 20 binary is left unused). `glibc` is the highest GLIBC_ symbol version its Linux binaries need.
  */
 export const uwsPackages: readonly UwsPackage[] = [
-  {
-    name: '@btc-vision/uwebsockets.js',
-    uwsVersion: '20.56.0',
-    binaries: '',
-    nodes: [20, 22, 24, 25],
-    targets: ['linux_x64', 'linux_arm64', 'darwin_x64', 'darwin_arm64', 'win32_x64'],
-    glibc: '2.38',
-  },
   {
     name: '@trufflesuite/uws-js-unofficial',
     uwsVersion: '20.30.0',
@@ -69,6 +64,14 @@ export const uwsPackages: readonly UwsPackage[] = [
     nodes: [20],
     targets: ['linux_x64', 'linux_arm64', 'linux_arm', 'darwin_x64', 'darwin_arm64', 'win32_x64'],
     glibc: '2.28',
+  },
+  {
+    name: '@btc-vision/uwebsockets.js',
+    uwsVersion: '20.56.0',
+    binaries: '',
+    nodes: [22, 24, 25],
+    targets: ['linux_x64', 'linux_arm64', 'darwin_x64', 'darwin_arm64', 'win32_x64'],
+    glibc: '2.38',
   },
 ];
 

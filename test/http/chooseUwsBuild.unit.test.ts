@@ -21,8 +21,18 @@ const linux = (major: keyof typeof nodes, glibc: string | undefined, arch = 'x64
 });
 
 describe('chooseUwsBuild', () => {
-  it('takes the official v20.56 build for Node 20, 22, 24 and 25 where glibc is 2.38 or newer', () => {
-    for (const major of [20, 22, 24, 25] as const) {
+  it('takes the trufflesuite v20.30 build for Node 20 wherever glibc is 2.28 or newer', () => {
+    for (const glibc of ['2.28', '2.31', '2.36', '2.38', '2.41']) {
+      assert.deepEqual(chooseUwsBuild(linux(20, glibc)), {
+        packageName: trufflesuite,
+        uwsVersion: '20.30.0',
+        file: 'binaries/uws_linux_x64_115.node',
+      });
+    }
+  });
+
+  it('takes the official v20.56 build for Node 22, 24 and 25 where glibc is 2.38 or newer', () => {
+    for (const major of [22, 24, 25] as const) {
       for (const glibc of ['2.38', '2.39', '2.41', '3.0']) {
         assert.deepEqual(chooseUwsBuild(linux(major, glibc)), {
           packageName: official,
@@ -36,16 +46,6 @@ describe('chooseUwsBuild', () => {
       uwsVersion: '20.56.0',
       file: 'uws_linux_arm64_137.node',
     });
-  });
-
-  it('takes the trufflesuite v20.30 build for Node 20 on glibc 2.28 to 2.37', () => {
-    for (const glibc of ['2.28', '2.31', '2.36', '2.37']) {
-      assert.deepEqual(chooseUwsBuild(linux(20, glibc)), {
-        packageName: trufflesuite,
-        uwsVersion: '20.30.0',
-        file: 'binaries/uws_linux_x64_115.node',
-      });
-    }
   });
 
   it('refuses Node 22, 24 and 25 on an older glibc, saying what works', () => {
@@ -92,7 +92,7 @@ describe('chooseUwsBuild', () => {
     );
     assert.deepEqual(
       chooseUwsBuild({ node: '20.20.2', abi: 115, platform: 'win32', arch: 'x64', glibc: undefined }),
-      { packageName: official, uwsVersion: '20.56.0', file: 'uws_win32_x64_115.node' },
+      { packageName: trufflesuite, uwsVersion: '20.30.0', file: 'binaries/uws_win32_x64_115.node' },
     );
   });
 
