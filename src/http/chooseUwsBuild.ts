@@ -36,7 +36,7 @@ export type UwsBuild = {
 };
 
 /** process.versions.modules of each Node major a package has binaries for. */
-const abiOfNode = { 20: 115, 22: 127, 24: 137, 25: 141 } as const;
+export const abiOfNode = { 20: 115, 22: 127, 24: 137, 25: 141 } as const;
 
 type UwsPackage = {
   name: string;
