@@ -1,5 +1,7 @@
 # PyTake runs its TypeScript sources with tsx: there is no build step and no dist/ to copy.
-FROM node:20-bookworm-slim
+# Node 24 on Debian 13 (glibc 2.41): the native uWebSockets.js build for Node 22/24 needs glibc 2.38+
+# (README "Runtimes"); on Debian 12 (glibc 2.36) only Node 20, past its end of life, would start.
+FROM node:24-trixie-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
@@ -10,6 +12,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
+# Fails the build, in one line, where no native uWebSockets.js build loads (a base image changed).
+RUN node --import tsx --input-type=module -e "import './src/http/uws.ts'"
 # The sources stay root-owned (read-only to the app); only DATA_DIR is the app's to write.
 RUN mkdir -p /app/data && chown node:node /app/data
 

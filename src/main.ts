@@ -4,6 +4,7 @@
  */
 import { startApp } from './app.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
+import { uwsBuild } from './http/uws.ts';
 import { createLogger } from './log/logger.ts';
 
 let config: ReturnType<typeof loadConfig>;
@@ -27,7 +28,12 @@ process.on('unhandledRejection', (reason) => {
 
 const app = await startApp(config, logger);
 logger.info(
-  { port: app.port, host: config.HOST, database: app.embeddedDatabase ? 'embedded' : 'external' },
+  {
+    port: app.port,
+    host: config.HOST,
+    database: app.embeddedDatabase ? 'embedded' : 'external',
+    uws: `v${uwsBuild.uwsVersion} ${uwsBuild.packageName}/${uwsBuild.file}`,
+  },
   `PyTake listening on http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${app.port}`,
 );
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig, variables } from '../src/config/config.ts';
+import { abiOfNode, chooseUwsBuild } from '../src/http/chooseUwsBuild.ts';
 import { generateSigningJwk } from '../src/identity/accessTokens.ts';
 
 // compose.yml and the Dockerfile are not run by the test suite (no Docker here): this keeps them honest
@@ -150,6 +151,20 @@ describe('Dockerfile', () => {
     assert.deepEqual(instruction('USER'), ['node']);
     assert.deepEqual(instruction('EXPOSE'), ['3000']);
     assert.match(dockerfile, /^HEALTHCHECK [\s\S]*\/healthz/m);
+  });
+
+  it('starts from a Node and a glibc that a native uWebSockets.js build loads', () => {
+    const [from, ...others] = instruction('FROM');
+    assert.equal(others.length, 0, 'a single stage');
+    const [, major, debian] = /^node:(\d+)-(\w+)-slim$/.exec(from ?? '') ?? [];
+    const glibcOf: Record<string, string> = { bookworm: '2.36', trixie: '2.41' };
+    const glibc = glibcOf[debian ?? ''];
+    const abi = abiOfNode[Number(major) as keyof typeof abiOfNode];
+    assert.ok(glibc && abi, `FROM node:<major>-<bookworm|trixie>-slim with a major PyTake runs on: ${from}`);
+    for (const arch of ['x64', 'arm64']) {
+      const build = chooseUwsBuild({ node: `${major}.0.0`, abi, platform: 'linux', arch, glibc });
+      assert.ok(!('refused' in build), `${from} on ${arch}: ${'refused' in build ? build.refused : ''}`);
+    }
   });
 
   it('keeps tsx, which runs the app, among the runtime dependencies', () => {

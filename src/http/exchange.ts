@@ -1,7 +1,7 @@
-import type { HttpResponse } from 'uWebSockets.js';
 import { STATUS_CODES } from 'node:http';
 import { AppError } from '../errors/catalogue.ts';
 import type { EncodedResponse } from './encodeResult.ts';
+import type { HttpResponse } from './uws.ts';
 
 /** Thrown into a pending body read when the client goes away; nobody is left to answer. */
 export class ClientGoneError extends Error {

@@ -1,4 +1,3 @@
-import uWS from 'uWebSockets.js';
 import { readFileSync } from 'node:fs';
 import type { Counter, Histogram } from 'prom-client';
 import type { Config } from '../config/config.ts';
@@ -17,6 +16,7 @@ import { requestIdFrom } from './requestId.ts';
 import type { Route } from './route.ts';
 import { Router } from './router.ts';
 import { systemRoutes } from './systemRoutes.ts';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.ts';
 
 export type HttpServerOptions = {
   config: Pick<Config, 'HOST' | 'PORT' | 'HTTP_BODY_LIMIT_BYTES' | 'SHUTDOWN_TIMEOUT_MS'>;
@@ -31,7 +31,7 @@ export type HttpServerOptions = {
 
 export type HttpServer = {
   /** The uWS app, for the WebSocket gateway to register `/ws` on. Nothing else should touch it. */
-  readonly app: uWS.TemplatedApp;
+  readonly app: TemplatedApp;
   readonly metrics: Metrics;
   /** True once close() was called: new requests get 503 and the gateway should refuse upgrades. */
   readonly shuttingDown: boolean;
@@ -69,7 +69,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const docs = { openApi, html: renderDocsPage(openApi) };
 
   const app = uWS.App();
-  let listenSocket: uWS.us_listen_socket | undefined;
+  let listenSocket: us_listen_socket | undefined;
   let shuttingDown = false;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
@@ -96,7 +96,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   const noBody = Buffer.alloc(0);
 
-  async function handle(res: uWS.HttpResponse, uReq: uWS.HttpRequest): Promise<void> {
+  async function handle(res: HttpResponse, uReq: HttpRequest): Promise<void> {
     const started = performance.now();
     // 1. Copy everything out of uWS's request now: it is invalid once this callback returns.
     const method = uReq.getCaseSensitiveMethod();
@@ -219,9 +219,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
             logger.warn({ inFlight }, 'shutdown timeout: closing connections with requests in flight');
           }
         }
-        // Not in uWS's typings, but present in v20.30: closes every socket of the app, idle
+        // Not in v20.30's typings, but in both builds: closes every socket of the app, idle
         // keep-alive connections and WebSockets included, aborting what is still in flight.
-        (app as uWS.TemplatedApp & { close(): void }).close();
+        (app as TemplatedApp & { close(): void }).close();
         logger.info('http server closed');
       })();
       return closing;
@@ -229,7 +229,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   };
 }
 
-function readHeaders(req: uWS.HttpRequest): Record<string, string> {
+function readHeaders(req: HttpRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   req.forEach((name, value) => {
     const previous = headers[name];

@@ -1,4 +1,3 @@
-import uWS from 'uWebSockets.js';
 import { STATUS_CODES } from 'node:http';
 import { decodeJwt } from 'jose';
 import type { Registry } from 'prom-client';
@@ -11,6 +10,7 @@ import type { EventStore } from '../eventstore/eventStore.ts';
 import { encodeResult } from '../http/encodeResult.ts';
 import { problemFor } from '../http/problem.ts';
 import { requestIdFrom } from '../http/requestId.ts';
+import uWS, { type HttpResponse, type TemplatedApp, type WebSocket } from '../http/uws.ts';
 import type { Authenticator } from '../identity/authenticator.ts';
 import type { Logger } from '../log/logger.ts';
 import type { SchemaRegistry } from '../schemas/schemaRegistry.ts';
@@ -20,7 +20,7 @@ import { createRealtimeMetrics } from './realtimeMetrics.ts';
 
 export type RealtimeGatewayOptions = {
   /** The HTTP server's uWS app (httpServer.ts): `/ws` is served on the same port. */
-  app: uWS.TemplatedApp;
+  app: TemplatedApp;
   config: Pick<Config, 'WS_MAX_BUFFER_BYTES' | 'WS_IDLE_TIMEOUT_SECONDS' | 'WS_AUTH_RECHECK_SECONDS'>;
   logger: Logger;
   pool: DatabasePool;
@@ -194,7 +194,7 @@ export function createRealtimeGateway(options: RealtimeGatewayOptions): Realtime
 }
 
 /** A uWS socket is invalid once closed: every call checks first. */
-function peerOf(ws: uWS.WebSocket<SocketData>, data: SocketData): Peer {
+function peerOf(ws: WebSocket<SocketData>, data: SocketData): Peer {
   return {
     send: (frame) => {
       if (!data.closed) ws.send(frame, false);
@@ -216,7 +216,7 @@ function peerOf(ws: uWS.WebSocket<SocketData>, data: SocketData): Peer {
 }
 
 /** The upgrade refused with a problem+json answer (401 for a bad token, 503 when draining). */
-function refuse(res: uWS.HttpResponse, error: unknown, requestId: string): void {
+function refuse(res: HttpResponse, error: unknown, requestId: string): void {
   const { status, headers, payload } = encodeResult(problemFor(error, requestId));
   res.cork(() => {
     res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`);

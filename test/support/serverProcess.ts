@@ -2,9 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 
 export type Server = { child: ChildProcess; port: number; logs: string[]; exited: Promise<number | null> };
 
-/** Starts `src/main.ts` as `npm start` does and waits for its "listening" log line. */
-export async function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/**
+ * Starts `src/main.ts` as `npm start` does and waits for its "listening" log line; `node` is another
+ * Node.js binary to run it on.
+ */
+export async function startServer(env: Record<string, string>, node = process.execPath): Promise<Server> {
+  const child = spawn(node, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', CHANNEL_VERIFICATION: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -6,12 +6,12 @@
  * has more than 512 KiB, so no frame is dropped and none waits long in uWS's buffers.
  * Run as `node --import tsx scripts/bench/fanout/bareServer.ts`; driven over the IPC channel.
  */
-import uWS from 'uWebSockets.js';
+import uWS, { type WebSocket } from '../../../src/http/uws.ts';
 import { epochMs, type FromBare, marker, type ToBare } from './protocol.ts';
 
 type Data = { topic: string };
 
-const sockets = new Set<uWS.WebSocket<Data>>();
+const sockets = new Set<WebSocket<Data>>();
 const send = (message: FromBare) => process.send?.(message);
 const app = uWS.App();
 

@@ -3,7 +3,7 @@
  * 200, the most this machine's HTTP layer can do under the same wrk load. Prints its port once
  * listening. Run as `node --import tsx scripts/bench/ingest/bareServer.ts`.
  */
-import uWS from 'uWebSockets.js';
+import uWS from '../../../src/http/uws.ts';
 
 uWS
   .App()
