@@ -9,7 +9,9 @@
  * organizations, authenticated as those users (bearer subprotocol or ?access_token=), each
  * subscribed to `inbox`, half of them to conversation topics too. Then, per rate, this process
  * POSTs signed webhooks on a fixed schedule (fanout/driver.ts), each message's due time in its text,
- * and the client process counts every delta (none may be lost) and times it.
+ * and the client process counts every delta (none may be lost) and times it. After each rate, the
+ * server's /metrics (fanout/serverMetrics.ts) tells where that time went: p50/p99 of each hop of its
+ * delta timing (append → projected → published → received → socket).
  *
  * Ceiling, in the same run: a bare uWS server (fanout/bareServer.ts) publishing frames of the same
  * size natively to the same number of sockets, as fast as the same client process takes them.
@@ -22,6 +24,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../../src/log/logger.ts';
+import { hops } from '../../src/realtime/deltaTiming.ts';
 import { collectGarbage, type IpcChild, residentBytes, spawnIpc } from './fanout/children.ts';
 import { type FanoutCpu, startFanoutMeter } from './fanout/cpu.ts';
 import { type DriveResult, drive, signedWebhooks } from './fanout/driver.ts';
@@ -37,6 +40,7 @@ import {
   type ToBare,
   type ToClients,
 } from './fanout/protocol.ts';
+import { increase, type ServerTiming, scrape, serverTiming } from './fanout/serverMetrics.ts';
 import {
   assignConversations,
   createFanoutTenants,
@@ -88,18 +92,6 @@ async function cleanUp(): Promise<void> {
   for (const cleanup of cleanups.splice(0).reverse()) {
     await cleanup().catch((error: unknown) => log(`cleanup failed: ${error}`));
   }
-}
-
-/** The server's counters (GET /metrics), summed over labels. */
-async function counters(base: string, names: string[]): Promise<Map<string, number>> {
-  const text = await (await fetch(`${base}/metrics`)).text();
-  const sums = new Map(names.map((name) => [name, 0]));
-  for (const line of text.split('\n')) {
-    const match = /^([a-z_]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
-    if (match && sums.has(match[1] as string))
-      sums.set(match[1] as string, (sums.get(match[1] as string) ?? 0) + Number(match[2]));
-  }
-  return sums;
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -204,6 +196,8 @@ type Run = {
   cpu: FanoutCpu | null;
   framesSent: number | null;
   closedSlow: number | null;
+  /** The server's own delta timing for the run (/metrics), null for the bare run. */
+  timing: ServerTiming | null;
   problems: string[];
 };
 
@@ -230,15 +224,14 @@ async function webhookRun(
     notBefore: (webhooks.at(-1)?.at ?? startAt) + 100,
   };
   const { rows: before } = await ctx.db.admin.query('SELECT coalesce(max(position), 0) AS p FROM es.events');
-  const metrics = ['ws_frames_sent_total', 'ws_closed_slow_total'];
-  const countersBefore = await counters(ctx.base, metrics);
+  const metricsBefore = await scrape(ctx.base);
   ctx.clients.send({ op: 'run', run: spec });
   const meter = startFanoutMeter({ server: ctx.serverPid, clients: ctx.clients.pid });
-  const driven = await drive(ctx.base, webhooks, 64);
+  // Enough connections that slow answers (up to a second at 1,000/s) do not hold sends back.
+  const driven = await drive(ctx.base, webhooks, 1024);
   const result = await ctx.clients.next('result', (seconds + 300) * 1000);
   const cpu = meter();
-  const countersAfter = await counters(ctx.base, metrics);
-  const delta = (name: string) => (countersAfter.get(name) ?? 0) - (countersBefore.get(name) ?? 0);
+  const metricsAfter = await scrape(ctx.base);
   // 1. Every webhook answered 200 appended one MessageReceived, and nothing else was appended.
   const { rows } = await ctx.db.admin.query(
     `SELECT count(*) FILTER (WHERE type = 'MessageReceived' AND starts_with(data->>'waMessageId', $2))::int AS ours,
@@ -264,8 +257,9 @@ async function webhookRun(
     seconds: (result.lastAt - startAt) / 1000,
     drive: driven,
     cpu,
-    framesSent: delta('ws_frames_sent_total'),
-    closedSlow: delta('ws_closed_slow_total'),
+    framesSent: increase(metricsBefore, metricsAfter, 'ws_frames_sent_total'),
+    closedSlow: increase(metricsBefore, metricsAfter, 'ws_closed_slow_total'),
+    timing: serverTiming(metricsBefore, metricsAfter),
     problems,
   };
 }
@@ -338,6 +332,7 @@ async function bareRun(
     cpu,
     framesSent: null,
     closedSlow: null,
+    timing: null,
     problems,
   };
   log(`  ${fixed(deliveriesPerSecond(run))} deliveries/s (${published.paused} pauses for slow sockets)`);
@@ -372,8 +367,37 @@ function report(
     fixed(deliveriesPerSecond(run)),
     `${fixed(run.result.p50Ms, 1)}/${fixed(run.result.p99Ms, 1)}/${fixed(run.result.p999Ms, 1)}/${fixed(run.result.maxMs)}`,
     run.drive ? `${fixed(run.drive.answerP50Ms, 1)}/${fixed(run.drive.answerP99Ms, 1)}` : '—',
-    run.drive ? fixed(run.drive.lateP99Ms, 1) : '—',
+    run.drive ? `${fixed(run.drive.lateP99Ms, 1)}/${fixed(run.drive.lateMaxMs)}` : '—',
     split(run.cpu),
+    fixed(run.result.busiestSecond * 100),
+  ]);
+  const pair = ({ p50, p99 }: { p50: number; p99: number }) => `${fixed(p50, 1)}/${fixed(p99, 1)}`;
+  const hopRows = runs.flatMap(({ label, result, timing }) =>
+    timing
+      ? [
+          [
+            label,
+            `${fixed(result.p50Ms, 1)}/${fixed(result.p99Ms, 1)}/${fixed(result.p999Ms, 1)}`,
+            fixed(timing.deltas),
+            pair(timing.hops.append_to_socket),
+            ...hops.map((hop) => pair(timing.hops[hop])),
+          ],
+        ]
+      : [],
+  );
+  const warnings = runs.flatMap((run) => [
+    ...(run.result.busiestSecond > 0.9
+      ? [
+          `WARNING (${run.label}): the client process was busy ${fixed(run.result.busiestSecond * 100)}% of its ` +
+            'busiest second: its latencies include its own queueing',
+        ]
+      : []),
+    ...(run.drive && run.drive.lateP99Ms > 50
+      ? [
+          `WARNING (${run.label}): webhooks went out late (p99 ${fixed(run.drive.lateP99Ms)} ms): the load ` +
+            'fell behind the rate asked for',
+        ]
+      : []),
   ]);
   const lossless = runs.filter((run) => run.problems.length === 0);
   const best = lossless.reduce<Run | undefined>(
@@ -399,13 +423,30 @@ function report(
         'deliveries/s',
         'latency p50/p99/p999/max ms',
         'webhook p50/p99 ms',
-        'send late p99 ms',
+        'send late p99/max ms',
         'CPU server/clients/driver/pg/other %',
+        'clients busiest s %',
       ],
       rows,
     ),
     `latency: from the webhook's due time to the frame's arrival in the client process; deliveries/s: ` +
-      `frames ÷ (last frame − first due time). CPU: % of one core (${cpus.length * 100}% in all).`,
+      `frames ÷ (last frame − first due time); send late: when each webhook got its connection and was ` +
+      `written, against its schedule. CPU: % of one core (${cpus.length * 100}% in all); clients busiest s: ` +
+      `the client process's event-loop use in its busiest second (near 100%, it limits the measurement).`,
+    '',
+    formatTable(
+      [
+        'run',
+        'webhook → delta p50/p99/p999 ms',
+        'deltas timed',
+        'append → socket',
+        ...hops.map((hop) => hop.replaceAll('_to_', ' → ').replaceAll('_', ' ')),
+      ],
+      hopRows,
+    ),
+    'Per hop, p50/p99 ms, from the server: its realtime_delta_hop_seconds and realtime_delta_latency_seconds ' +
+      'histograms, once per delta (interpolated within their buckets). The client figure also holds what ' +
+      'comes before the append (the request, ingest) and after the socket write (loopback, the client).',
     '',
     ...(
       [
@@ -428,6 +469,7 @@ function report(
         ? ''
         : `${run.label}: server counted ${fixed(run.framesSent)} frames sent, ${fixed(run.closedSlow)} sockets closed as slow`,
     ),
+    ...warnings,
     ...[...runs, bare].flatMap((run) => run.problems.map((problem) => `FAILED (${run.label}): ${problem}`)),
   ]
     .filter((line) => line !== '')

@@ -60,6 +60,7 @@ type Run = {
   latencies: Float64Array;
   lastAt: number;
   bytes: { inbox: number; inboxFrames: number; conversation: number; conversationFrames: number };
+  busiestSecond: number;
 };
 let run: Run | undefined;
 
@@ -172,6 +173,8 @@ function open(connectionPlan: ConnectionPlan, conversations: Plan['conversations
     });
     ws.on('close', (code, reason) => {
       if (settled && closed.length < 1000) closed.push(`${code} ${reason.toString()}`);
+      else if (!settled && errors.length < 20)
+        errors.push(`closed before subscribed: ${code} ${reason.toString()}`);
       settle(false);
     });
     ws.on('error', (error) => {
@@ -274,13 +277,23 @@ function startRun(spec: RunSpec): void {
     latencies: new Float64Array(spec.mode === 'exact' ? expected : 4_000_000),
     lastAt: spec.startAt,
     bytes: { inbox: 0, inboxFrames: 0, conversation: 0, conversationFrames: 0 },
+    busiestSecond: 0,
   };
   let lastDelivered = -1;
   let quietSince = epochMs();
+  let second = { at: epochMs(), utilization: performance.eventLoopUtilization() };
   const timer = setInterval(() => {
     const r = run;
     if (!r) return clearInterval(timer);
     const now = epochMs();
+    if (now - second.at >= 1000) {
+      const utilization = performance.eventLoopUtilization();
+      r.busiestSecond = Math.max(
+        r.busiestSecond,
+        performance.eventLoopUtilization(utilization, second.utilization).utilization,
+      );
+      second = { at: now, utilization };
+    }
     if (r.delivered !== lastDelivered) {
       lastDelivered = r.delivered;
       quietSince = now;
@@ -336,6 +349,7 @@ function finishRun(r: Run): void {
       conversation: r.bytes.conversation / Math.max(1, r.bytes.conversationFrames),
     },
     closed: [...closed],
+    busiestSecond: r.busiestSecond,
   };
   for (const connection of connections) {
     connection.inbox = new Uint8Array(0);

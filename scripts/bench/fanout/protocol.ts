@@ -87,6 +87,11 @@ export type RunResult = {
   maxMs: number;
   bytesPerFrame: { inbox: number; conversation: number };
   closed: string[];
+  /**
+   * The client process's event-loop utilization (0–1) in its busiest second of the run: near 1, it
+   * was reading frames as fast as it could and its latencies are partly its own queueing.
+   */
+  busiestSecond: number;
 };
 
 export type FromClients = Connected | RunResult | { op: 'failed'; error: string };
