@@ -1,7 +1,10 @@
 import { sql } from 'slonik';
 import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
-import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import { eachEvent, type Projection } from '../src/projection/projection.ts';
+import { streamId } from '../src/eventstore/eventStore.ts';
+import type { Projection } from '../src/projection/projection.ts';
+import { RowChanges } from '../src/projection/rowChanges.ts';
+
+type TimerRow = { conversation_id: string; kind: 'snooze'; organization_id: string; due_at: string };
 
 /**
  * When each snoozed conversation wakes up. A snooze sets the timer; anything that ends the snooze
@@ -25,17 +28,20 @@ export const conversationTimersProjection: Projection<'timers'> = {
     'ConversationResolved',
     'ConversationMarkedPending',
   ],
-  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
-    const event = conversationEventOf(recorded);
-    const conversationId = streamId(recorded.streamName);
-    if (event.type === 'ConversationSnoozed') {
-      await tx.query(sql.unsafe`
-        INSERT INTO ${t.timers} (conversation_id, kind, organization_id, due_at)
-        VALUES (${conversationId}, 'snooze', ${recorded.metadata.organizationId}, ${event.data.until})
-        ON CONFLICT (conversation_id, kind) DO UPDATE SET due_at = excluded.due_at`);
-      return;
+  async applyBatch(tx, events, { tables: t }) {
+    const timers = new RowChanges<TimerRow>(['conversation_id', 'kind']);
+    for (const recorded of events) {
+      const event = conversationEventOf(recorded);
+      const key = { conversation_id: streamId(recorded.streamName), kind: 'snooze' } as const;
+      if (event.type === 'ConversationSnoozed') {
+        // A timer already there keeps its organization and takes the new time.
+        const until = event.data.until;
+        timers.create({ ...key, organization_id: recorded.metadata.organizationId, due_at: until });
+        timers.set(key, { due_at: until });
+      } else {
+        timers.delete(key);
+      }
     }
-    await tx.query(sql.unsafe`
-      DELETE FROM ${t.timers} WHERE conversation_id = ${conversationId} AND kind = 'snooze'`);
-  }),
+    await timers.write(tx, t.timers);
+  },
 };

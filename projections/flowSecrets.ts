@@ -1,7 +1,9 @@
 import { sql } from 'slonik';
-import type { RecordedEvent } from '../src/eventstore/eventStore.ts';
-import { eachEvent, type Projection } from '../src/projection/projection.ts';
+import type { Projection } from '../src/projection/projection.ts';
+import { RowChanges } from '../src/projection/rowChanges.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
+
+type SecretRow = { organization_id: string; name: string; sealed: string; updated_at: string };
 
 /**
  * Each organization's flow secrets, sealed (never opened here): the names for the routes, the sealed
@@ -21,18 +23,20 @@ export const flowSecretsProjection: Projection<'secrets'> = {
     );
   },
   eventTypes: ['FlowSecretSet', 'FlowSecretRemoved'],
-  applyBatch: eachEvent(async (tx, event, { tables: t }) => {
-    const org = event.metadata.organizationId;
-    const data = event.data as { name: string; sealed?: string };
-    if (event.type === 'FlowSecretSet') {
-      await tx.query(sql.unsafe`
-        INSERT INTO ${t.secrets} (organization_id, name, sealed, updated_at)
-        VALUES (${org}, ${data.name}, ${data.sealed ?? ''}, ${event.metadata.occurredAt})
-        ON CONFLICT (organization_id, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at`);
-      return;
+  async applyBatch(tx, events, { tables: t }) {
+    const secrets = new RowChanges<SecretRow>(['organization_id', 'name']);
+    for (const event of events) {
+      const data = event.data as { name: string; sealed?: string };
+      const key = { organization_id: event.metadata.organizationId, name: data.name };
+      if (event.type === 'FlowSecretSet') {
+        // A secret already there takes the new value.
+        const value = { sealed: data.sealed ?? '', updated_at: event.metadata.occurredAt };
+        secrets.create({ ...key, ...value });
+        secrets.set(key, value);
+      } else {
+        secrets.delete(key);
+      }
     }
-    await tx.query(
-      sql.unsafe`DELETE FROM ${t.secrets} WHERE organization_id = ${org} AND name = ${data.name}`,
-    );
-  }),
+    await secrets.write(tx, t.secrets);
+  },
 };

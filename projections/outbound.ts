@@ -1,7 +1,8 @@
 import { sql } from 'slonik';
 import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
 import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import { eachEvent, type Projection } from '../src/projection/projection.ts';
+import type { Projection } from '../src/projection/projection.ts';
+import { RowChanges } from '../src/projection/rowChanges.ts';
 
 /**
  * The outbound sender's work queue: a row per message queued and not yet sent or failed. Inserts
@@ -31,35 +32,71 @@ export const outboundProjection: Projection<'pending'> = {
     'MessageSent',
     'MessageFailed',
   ],
-  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
+  async applyBatch(tx, events, { tables: t }) {
+    await foldPending(events).write(tx, t.pending);
+  },
+};
+
+type PendingRow = {
+  conversation_id: string;
+  revision: string;
+  message_id: string;
+  organization_id: string;
+  channel_id: string;
+  recipient: string;
+  content: unknown;
+  reply_to: string | null;
+  queued_at: string;
+  attempts: number;
+  attempt_started_at: string | null;
+  next_attempt_at: string;
+};
+
+/**
+ * Keyed by message: the other unique key, (conversation, revision), names one event of the store and
+ * so one message.
+ */
+function foldPending(events: readonly RecordedEvent[]): RowChanges<PendingRow> {
+  const pending = new RowChanges<PendingRow>(['message_id']);
+  for (const recorded of events) {
     const event = conversationEventOf(recorded);
     const at = recorded.metadata.occurredAt;
     switch (event.type) {
       case 'MessageQueued':
-        await tx.query(sql.unsafe`
-          INSERT INTO ${t.pending} (conversation_id, revision, message_id, organization_id, channel_id,
-                                        recipient, content, reply_to, queued_at, next_attempt_at)
-          VALUES (${streamId(recorded.streamName)}, ${String(recorded.revision)}, ${event.data.messageId},
-                  ${recorded.metadata.organizationId}, ${event.data.channelId}, ${event.data.to},
-                  ${JSON.stringify(event.data.content)}, ${event.data.replyTo}, ${at}, ${at})
-          ON CONFLICT DO NOTHING`);
-        return;
+        pending.create({
+          conversation_id: streamId(recorded.streamName),
+          revision: String(recorded.revision),
+          message_id: event.data.messageId,
+          organization_id: recorded.metadata.organizationId,
+          channel_id: event.data.channelId,
+          recipient: event.data.to,
+          content: event.data.content,
+          reply_to: event.data.replyTo,
+          queued_at: at,
+          attempts: 0,
+          attempt_started_at: null,
+          next_attempt_at: at,
+        });
+        break;
       case 'MessageSendAttempted':
-        await tx.query(sql.unsafe`
-          UPDATE ${t.pending} SET attempts = ${event.data.attempt}, attempt_started_at = ${at}
-           WHERE message_id = ${event.data.messageId}`);
-        return;
+        pending.set(
+          { message_id: event.data.messageId },
+          { attempts: event.data.attempt, attempt_started_at: at },
+        );
+        break;
       case 'MessageSendDeferred':
-        await tx.query(sql.unsafe`
-          UPDATE ${t.pending} SET attempt_started_at = NULL, next_attempt_at = ${event.data.retryAt}
-           WHERE message_id = ${event.data.messageId}`);
-        return;
+        pending.set(
+          { message_id: event.data.messageId },
+          { attempt_started_at: null, next_attempt_at: event.data.retryAt },
+        );
+        break;
       case 'MessageSent':
       case 'MessageFailed':
-        await tx.query(sql.unsafe`DELETE FROM ${t.pending} WHERE message_id = ${event.data.messageId}`);
-        return;
+        pending.delete({ message_id: event.data.messageId });
+        break;
       default:
-        return;
+        break;
     }
-  }),
-};
+  }
+  return pending;
+}
