@@ -1,24 +1,18 @@
-import { sql } from 'slonik';
-import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import type {
-  ChatbotCreated,
-  ChatbotUpdated,
-  FlowDraftSaved,
-  FlowPublished,
-} from '../src/flow/flowEvents.ts';
+import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from 'slonik';
 import { chatbotEventTypes, flowEventTypes } from '../src/flow/flowEvents.ts';
-import { eachEvent, type Projection } from '../src/projection/projection.ts';
+import type { Projection } from '../src/projection/projection.ts';
+import { recordset } from '../src/projection/rowChanges.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
+import { type FlowChange, flowKey, flowsOf, foldFlows } from './flows/fold.ts';
 
 /**
  * Flows with every saved version, and chatbots: what the flow builder lists and what the conversation
  * actor's FlowCatalog reads before a bot turn. Inserts ignore rows already there and updates set
  * absolute values (guarded by the version where order matters), so applying an event twice changes
- * nothing.
+ * nothing. A batch reads its flows' latest versions in one statement, is folded in memory
+ * (flows/fold.ts) and written with a few statements per table.
  */
 type Table = 'flows' | 'flowVersions' | 'chatbots';
-
-const json = (value: unknown) => sql.fragment`${JSON.stringify(value)}::jsonb`;
 
 export const flowsProjection: Projection<Table> = {
   name: 'flows',
@@ -59,62 +53,52 @@ export const flowsProjection: Projection<Table> = {
     // The catalog reads a number's chatbots on every bot turn it does not have cached.
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.chatbots} (organization_id, channel_id)`);
   },
-  applyBatch: eachEvent(async (tx, event, { tables: t }) => {
-    const org = event.metadata.organizationId;
-    const at = event.metadata.occurredAt;
-    switch (event.type) {
-      case 'FlowDraftSaved': {
-        const data = event.data as FlowDraftSaved;
-        await tx.query(sql.unsafe`
-          INSERT INTO ${t.flowVersions} (organization_id, flow_id, version, name, definition, created_at)
-          VALUES (${org}, ${data.flowId}, ${data.version}, ${data.name}, ${json(data.definition)}, ${at})
-          ON CONFLICT DO NOTHING`);
-        // Versions only grow: an older save applied again leaves the flow as it is.
-        await tx.query(sql.unsafe`
-          INSERT INTO ${t.flows} AS f (organization_id, flow_id, name, latest_version, created_at, updated_at)
-          VALUES (${org}, ${data.flowId}, ${data.name}, ${data.version}, ${at}, ${at})
-          ON CONFLICT (organization_id, flow_id) DO UPDATE
-            SET name = excluded.name, latest_version = excluded.latest_version, updated_at = excluded.updated_at
-          WHERE f.latest_version < excluded.latest_version`);
-        return;
-      }
-      case 'FlowPublished': {
-        const data = event.data as FlowPublished;
-        await tx.query(sql.unsafe`
-          UPDATE ${t.flowVersions} SET published_at = ${at}
-           WHERE organization_id = ${org} AND flow_id = ${data.flowId} AND version = ${data.version}`);
-        await tx.query(sql.unsafe`
-          UPDATE ${t.flows} SET published_version = ${data.version}, updated_at = greatest(updated_at, ${at})
-           WHERE organization_id = ${org} AND flow_id = ${data.flowId}`);
-        return;
-      }
-      case 'ChatbotCreated': {
-        const data = event.data as ChatbotCreated;
-        await tx.query(sql.unsafe`
-          INSERT INTO ${t.chatbots} (organization_id, chatbot_id, name, channel_id, flow_id, triggers,
-                                     business_hours, enabled, created_at, updated_at)
-          VALUES (${org}, ${data.chatbotId}, ${data.name}, ${data.channelId}, ${data.flowId}, ${json(data.triggers)},
-                  ${data.businessHours === null ? null : json(data.businessHours)}, ${data.enabled}, ${at}, ${at})
-          ON CONFLICT DO NOTHING`);
-        return;
-      }
-      case 'ChatbotUpdated': {
-        // An absent field keeps its value; a null businessHours removes them.
-        const data = event.data as ChatbotUpdated;
-        await tx.query(sql.unsafe`
-          UPDATE ${t.chatbots}
-             SET name = coalesce(${data.name ?? null}, name),
-                 flow_id = coalesce(${data.flowId ?? null}::uuid, flow_id),
-                 triggers = coalesce(${data.triggers === undefined ? null : json(data.triggers)}, triggers),
-                 business_hours = CASE WHEN ${'businessHours' in data}
-                   THEN ${data.businessHours ? json(data.businessHours) : null}::jsonb ELSE business_hours END,
-                 enabled = coalesce(${data.enabled ?? null}::boolean, enabled),
-                 updated_at = ${at}
-           WHERE organization_id = ${org} AND chatbot_id = ${streamId(event.streamName)}`);
-        return;
-      }
-      default:
-        return;
-    }
-  }),
+  async applyBatch(tx, events, { tables: t }) {
+    const changes = foldFlows(events, await latestVersions(tx, t.flows, flowsOf(events)));
+    await changes.flowVersions.write(tx, t.flowVersions);
+    await changes.chatbots.write(tx, t.chatbots);
+    await changes.newFlows.write(tx, t.flows);
+    await updateFlows(tx, t.flows, changes.flowChanges);
+  },
 };
+
+async function latestVersions(
+  tx: DatabaseTransactionConnection,
+  flows: IdentifierSqlToken,
+  keys: { organization_id: string; flow_id: string }[],
+): Promise<Map<string, number>> {
+  if (keys.length === 0) return new Map();
+  const rows = (await tx.any(sql.unsafe`
+    SELECT f.organization_id, f.flow_id, f.latest_version FROM ${flows} AS f
+      JOIN ${recordset(keys, sql.fragment`organization_id uuid, flow_id uuid`)} AS k
+        ON f.organization_id = k.organization_id AND f.flow_id = k.flow_id`)) as readonly {
+    organization_id: string;
+    flow_id: string;
+    latest_version: number;
+  }[];
+  return new Map(rows.map((row) => [flowKey(row.organization_id, row.flow_id), row.latest_version]));
+}
+
+async function updateFlows(
+  tx: DatabaseTransactionConnection,
+  flows: IdentifierSqlToken,
+  changes: FlowChange[],
+): Promise<void> {
+  if (changes.length === 0) return;
+  const rows = changes.map(({ saved, ...change }) => ({
+    ...change,
+    name: saved?.name ?? null,
+    latest_version: saved?.latest_version ?? null,
+    saved_at: saved?.at ?? null,
+  }));
+  const columns = sql.fragment`
+    organization_id uuid, flow_id uuid, name text, latest_version integer, saved_at timestamptz,
+    published_version integer, published_at timestamptz[]`;
+  await tx.query(sql.unsafe`
+    UPDATE ${flows} AS f
+       SET name = coalesce(x.name, f.name), latest_version = coalesce(x.latest_version, f.latest_version),
+           published_version = coalesce(x.published_version, f.published_version),
+           updated_at = greatest(coalesce(x.saved_at, f.updated_at), (SELECT max(p) FROM unnest(x.published_at) AS p))
+      FROM ${recordset(rows, columns)} AS x
+     WHERE f.organization_id = x.organization_id AND f.flow_id = x.flow_id`);
+}
