@@ -1,15 +1,23 @@
-import { sql } from 'slonik';
-import { conversationEventOf } from '../src/conversation/conversationEvents.ts';
-import { jsonb } from '../src/db/jsonb.ts';
-import { type RecordedEvent, streamId } from '../src/eventstore/eventStore.ts';
-import { eachEvent, type Projection } from '../src/projection/projection.ts';
+import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from 'slonik';
+import type { Projection } from '../src/projection/projection.ts';
+import { recordset } from '../src/projection/rowChanges.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
+import {
+  type FlowRunsChanges,
+  foldFlowRuns,
+  type RunChange,
+  type RunKey,
+  runKey,
+  runsOf,
+} from './flowRuns/fold.ts';
 
 /**
  * Chatbot runs, for people and for the flow worker. `rm.bot_runs` keeps every run of every
  * conversation: its flow version, where it stands or why it ended. `scheduling.flow_work` holds what
  * a waiting run needs done off the actor's turn — a question's timeout, or an API call to make —
- * one row per conversation at most, replaced as the run moves and gone when it ends.
+ * one row per conversation at most, replaced as the run moves and gone when it ends. A batch reads the
+ * turns of the runs it moves in one statement, is folded in memory (flowRuns/fold.ts) and written with
+ * a few statements per table.
  */
 export const flowRunsProjection: Projection<'runs' | 'work'> = {
   name: 'flow-runs',
@@ -35,57 +43,67 @@ export const flowRunsProjection: Projection<'runs' | 'work'> = {
     await tx.query(sql.unsafe`CREATE INDEX ON ${t.work} (due_at)`);
   },
   eventTypes: ['FlowRunStarted', 'FlowAdvanced', 'FlowEnded'],
-  applyBatch: eachEvent(async (tx, recorded, { tables: t }) => {
-    const event = conversationEventOf(recorded);
-    const organizationId = recorded.metadata.organizationId;
-    const conversationId = streamId(recorded.streamName);
-    const at = recorded.metadata.occurredAt;
-    const run = sql.fragment`organization_id = ${organizationId} AND conversation_id = ${conversationId}`;
-    switch (event.type) {
-      case 'FlowRunStarted': {
-        const d = event.data;
-        await tx.query(sql.unsafe`
-          INSERT INTO ${t.runs} (organization_id, conversation_id, run_id, chatbot_id, flow_id, version, trigger,
-                                 status, turn, steps, variables, started_at, updated_at)
-          VALUES (${organizationId}, ${conversationId}, ${d.runId}, ${d.chatbotId}, ${d.flowId}, ${d.version},
-                  ${jsonb(d.trigger)}, 'running', 0, 0, '{}', ${at}, ${at})
-          ON CONFLICT DO NOTHING`);
-        return;
-      }
-      case 'FlowAdvanced': {
-        const d = event.data;
-        const last = d.steps.at(-1);
-        await tx.query(sql.unsafe`
-          UPDATE ${t.runs} SET turn = ${d.turn}, flow_id = ${d.flowId}, version = ${d.version},
-                 steps = steps + ${d.steps.length}, node_id = coalesce(${last?.nodeId ?? null}, node_id),
-                 waiting = ${d.waiting === null ? null : jsonb(d.waiting)},
-                 variables = variables || ${jsonb(d.set)}, updated_at = ${at}
-           WHERE ${run} AND run_id = ${d.runId} AND turn < ${d.turn}`);
-        await tx.query(sql.unsafe`DELETE FROM ${t.work} WHERE conversation_id = ${conversationId}`);
-        const waiting = d.waiting;
-        if (waiting?.kind === 'answer' && waiting.timeoutAt !== null) {
-          await tx.query(sql.unsafe`
-            INSERT INTO ${t.work} (conversation_id, organization_id, run_id, turn, kind, due_at)
-            VALUES (${conversationId}, ${organizationId}, ${d.runId}, ${d.turn}, 'timeout', ${waiting.timeoutAt})`);
-        }
-        if (waiting?.kind === 'api') {
-          await tx.query(sql.unsafe`
-            INSERT INTO ${t.work} (conversation_id, organization_id, run_id, turn, kind, due_at, request_id, request)
-            VALUES (${conversationId}, ${organizationId}, ${d.runId}, ${d.turn}, 'api_call', ${at},
-                    ${waiting.requestId}, ${jsonb(waiting.request)})`);
-        }
-        return;
-      }
-      case 'FlowEnded':
-        await tx.query(sql.unsafe`
-          UPDATE ${t.runs} SET status = 'ended', waiting = NULL, reason = ${event.data.reason},
-                 detail = ${event.data.detail}, updated_at = ${at}, ended_at = ${at}
-           WHERE ${run} AND run_id = ${event.data.runId}`);
-        await tx.query(sql.unsafe`
-          DELETE FROM ${t.work} WHERE conversation_id = ${conversationId} AND run_id = ${event.data.runId}`);
-        return;
-      default:
-        return;
-    }
-  }),
+  async applyBatch(tx, events, { tables: t }) {
+    const changes = foldFlowRuns(events, await storedTurns(tx, t.runs, runsOf(events)));
+    await changes.newRuns.write(tx, t.runs);
+    await updateRuns(tx, t.runs, changes.runChanges);
+    // Before the batch's own work rows: the stored rows its ends cleared.
+    await clearWork(tx, t.work, changes.clearedWork);
+    await changes.work.write(tx, t.work);
+  },
 };
+
+/** The rows' organizations as a constant, so that the planner reads only their partitions, not all eight. */
+const inOrganizationsOf = (rows: readonly { organization_id: string }[]) =>
+  sql.fragment`r.organization_id = ANY(${sql.array([...new Set(rows.map((row) => row.organization_id))], 'uuid')})`;
+
+async function storedTurns(
+  tx: DatabaseTransactionConnection,
+  runs: IdentifierSqlToken,
+  keys: RunKey[],
+): Promise<Map<string, number>> {
+  if (keys.length === 0) return new Map();
+  const rows = (await tx.any(sql.unsafe`
+    SELECT r.organization_id, r.conversation_id, r.run_id, r.turn FROM ${runs} AS r
+      JOIN ${recordset(keys, sql.fragment`organization_id uuid, conversation_id uuid, run_id uuid`)} AS k
+        ON r.organization_id = k.organization_id AND r.conversation_id = k.conversation_id
+       AND r.run_id = k.run_id
+     WHERE ${inOrganizationsOf(keys)}`)) as readonly (RunKey & { turn: number })[];
+  return new Map(rows.map((row) => [runKey(row), row.turn]));
+}
+
+async function updateRuns(
+  tx: DatabaseTransactionConnection,
+  runs: IdentifierSqlToken,
+  changes: RunChange[],
+): Promise<void> {
+  if (changes.length === 0) return;
+  const columns = sql.fragment`
+    organization_id uuid, conversation_id uuid, run_id uuid, turn integer, flow_id uuid, version integer,
+    steps integer, node_id text, variables jsonb, waiting_set boolean, waiting jsonb, ended boolean, reason text,
+    detail text, ended_at timestamptz, updated_at timestamptz`;
+  await tx.query(sql.unsafe`
+    UPDATE ${runs} AS r
+       SET turn = coalesce(x.turn, r.turn), flow_id = coalesce(x.flow_id, r.flow_id),
+           version = coalesce(x.version, r.version), steps = r.steps + x.steps,
+           node_id = coalesce(x.node_id, r.node_id), variables = r.variables || x.variables,
+           waiting = CASE WHEN x.waiting_set THEN x.waiting ELSE r.waiting END,
+           status = CASE WHEN x.ended THEN 'ended' ELSE r.status END,
+           reason = CASE WHEN x.ended THEN x.reason ELSE r.reason END,
+           detail = CASE WHEN x.ended THEN x.detail ELSE r.detail END,
+           ended_at = coalesce(x.ended_at, r.ended_at), updated_at = x.updated_at
+      FROM ${recordset(changes, columns)} AS x
+     WHERE r.organization_id = x.organization_id AND r.conversation_id = x.conversation_id
+       AND r.run_id = x.run_id AND ${inOrganizationsOf(changes)}`);
+}
+
+async function clearWork(
+  tx: DatabaseTransactionConnection,
+  work: IdentifierSqlToken,
+  cleared: FlowRunsChanges['clearedWork'],
+): Promise<void> {
+  if (cleared.length === 0) return;
+  await tx.query(sql.unsafe`
+    DELETE FROM ${work} AS w USING ${recordset(cleared, sql.fragment`conversation_id uuid, run_id uuid`)} AS x
+     WHERE w.conversation_id = x.conversation_id AND w.run_id = x.run_id`);
+}
