@@ -59,16 +59,3 @@ export async function createProjectionTables<Name extends string>(
   await projection.createTables(tx, tables);
   await projection.createIndexes?.(tx, tables);
 }
-
-/** Transitional: applies a batch one event at a time, for the projectors not yet set-based. */
-export function eachEvent<Name extends string>(
-  apply: (
-    tx: DatabaseTransactionConnection,
-    event: RecordedEvent,
-    context: ProjectionContext<Name>,
-  ) => Promise<void>,
-): Projection<Name>['applyBatch'] {
-  return async (tx, events, context) => {
-    for (const event of events) await apply(tx, event, context);
-  };
-}
