@@ -294,7 +294,8 @@ export function randomConversationHistory(options: {
     } else {
       // A bot run: started, advanced (waiting for an answer or an API call), ended, resumed.
       const flowId = '7d9b6a3e-3f0c-4a71-9a55-0c1c1f1f0001';
-      if (c.run === null || chance(0.2)) {
+      const step = random();
+      if (c.run === null || step < 0.2) {
         c.run = { runId: randomUUID(), turn: 0 };
         emit(
           'FlowRunStarted',
@@ -307,7 +308,7 @@ export function randomConversationHistory(options: {
           },
           'bot',
         );
-      } else if (chance(0.7)) {
+      } else if (step < 0.76) {
         c.run.turn += 1;
         const waiting = chance(0.5)
           ? { kind: 'answer', nodeId: 'ask', retries: 0, timeoutAt: chance(0.5) ? at(60_000) : null }
@@ -338,7 +339,7 @@ export function randomConversationHistory(options: {
           },
           'bot',
         );
-      } else if (chance(0.7)) {
+      } else if (step < 0.93) {
         emit(
           'FlowEnded',
           { runId: c.run.runId, reason: pick(['completed', 'handoff', 'agent_takeover']), detail: null },
