@@ -1,6 +1,6 @@
 import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from 'slonik';
 import type { Projection } from '../src/projection/projection.ts';
-import { recordset } from '../src/projection/rowChanges.ts';
+import { inOrganizationsOf, recordset } from '../src/projection/rowChanges.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 import {
   type FlowRunsChanges,
@@ -53,10 +53,6 @@ export const flowRunsProjection: Projection<'runs' | 'work'> = {
   },
 };
 
-/** The rows' organizations as a constant, so that the planner reads only their partitions, not all eight. */
-const inOrganizationsOf = (rows: readonly { organization_id: string }[]) =>
-  sql.fragment`r.organization_id = ANY(${sql.array([...new Set(rows.map((row) => row.organization_id))], 'uuid')})`;
-
 async function storedTurns(
   tx: DatabaseTransactionConnection,
   runs: IdentifierSqlToken,
@@ -68,7 +64,7 @@ async function storedTurns(
       JOIN ${recordset(keys, sql.fragment`organization_id uuid, conversation_id uuid, run_id uuid`)} AS k
         ON r.organization_id = k.organization_id AND r.conversation_id = k.conversation_id
        AND r.run_id = k.run_id
-     WHERE ${inOrganizationsOf(keys)}`)) as readonly (RunKey & { turn: number })[];
+     WHERE ${inOrganizationsOf('r', keys)}`)) as readonly (RunKey & { turn: number })[];
   return new Map(rows.map((row) => [runKey(row), row.turn]));
 }
 
@@ -94,7 +90,7 @@ async function updateRuns(
            ended_at = coalesce(x.ended_at, r.ended_at), updated_at = x.updated_at
       FROM ${recordset(changes, columns)} AS x
      WHERE r.organization_id = x.organization_id AND r.conversation_id = x.conversation_id
-       AND r.run_id = x.run_id AND ${inOrganizationsOf(changes)}`);
+       AND r.run_id = x.run_id AND ${inOrganizationsOf('r', changes)}`);
 }
 
 async function clearWork(

@@ -24,6 +24,17 @@ const sized = (relation: SqlFragment, rows: number) =>
 export const recordset = (rows: readonly object[], columns: SqlFragment) =>
   sized(sql.fragment`jsonb_to_recordset(${jsonb(rows)}) AS r(${columns})`, rows.length);
 
+/**
+ * `<alias>.organization_id = ANY(…)` of the rows' organizations. A tenant table is partitioned by
+ * organization; joined to a relation of keys, it is planned over all eight partitions, but over only
+ * those this constant names.
+ */
+export const inOrganizationsOf = (alias: string, rows: readonly { organization_id?: unknown }[]) =>
+  sql.fragment`${sql.identifier([alias, 'organization_id'])} = ANY(${sql.array(
+    [...new Set(rows.map((row) => String(row.organization_id)))],
+    'uuid',
+  )})`;
+
 type Entry<Row> = {
   key: Partial<Row>;
   /** The batch deletes the row (before anything it creates again). */
@@ -73,16 +84,20 @@ export class RowChanges<Row extends Columns> {
   async write(tx: DatabaseTransactionConnection, table: IdentifierSqlToken): Promise<void> {
     const entries = [...this.entries.values()];
     const column = (name: string) => sql.identifier([name]);
-    const sameKey = sql.join(
-      this.keyColumns.map((name) => sql.fragment`t.${column(name)} = x.${column(name)}`),
-      sql.fragment` AND `,
-    );
+    const sameKey = (rows: readonly Partial<Row>[]) =>
+      sql.join(
+        [
+          ...this.keyColumns.map((name) => sql.fragment`t.${column(name)} = x.${column(name)}`),
+          ...(this.keyColumns.includes('organization_id') ? [inOrganizationsOf('t', rows)] : []),
+        ],
+        sql.fragment` AND `,
+      );
     const deleted = entries.filter((entry) => entry.deleted).map((entry) => entry.key);
     if (deleted.length > 0) {
       await tx.query(sql.unsafe`
         DELETE FROM ${table} AS t
          USING ${sized(sql.fragment`jsonb_populate_recordset(NULL::${table}, ${jsonb(deleted)})`, deleted.length)} AS x
-         WHERE ${sameKey}`);
+         WHERE ${sameKey(deleted)}`);
     }
     const created = entries.flatMap((entry) => (entry.created ? [entry.created] : []));
     const inserted = new Set<string>();
@@ -110,7 +125,7 @@ export class RowChanges<Row extends Columns> {
     await tx.query(sql.unsafe`
       UPDATE ${table} AS t SET ${sql.join(assignments, sql.fragment`, `)}
         FROM ${sized(source, updates.length)} AS x
-       WHERE ${sameKey}`);
+       WHERE ${sameKey(updates.map((entry) => entry.key))}`);
   }
 
   private keyOf(row: Partial<Row>): string {
