@@ -1,7 +1,7 @@
 import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from 'slonik';
 import { chatbotEventTypes, flowEventTypes } from '../src/flow/flowEvents.ts';
 import type { Projection } from '../src/projection/projection.ts';
-import { recordset } from '../src/projection/rowChanges.ts';
+import { inOrganizationsOf, recordset } from '../src/projection/rowChanges.ts';
 import { createTenantTable } from '../src/projection/tenantTable.ts';
 import { type FlowChange, flowKey, flowsOf, foldFlows } from './flows/fold.ts';
 
@@ -71,7 +71,8 @@ async function latestVersions(
   const rows = (await tx.any(sql.unsafe`
     SELECT f.organization_id, f.flow_id, f.latest_version FROM ${flows} AS f
       JOIN ${recordset(keys, sql.fragment`organization_id uuid, flow_id uuid`)} AS k
-        ON f.organization_id = k.organization_id AND f.flow_id = k.flow_id`)) as readonly {
+        ON f.organization_id = k.organization_id AND f.flow_id = k.flow_id
+     WHERE ${inOrganizationsOf('f', keys)}`)) as readonly {
     organization_id: string;
     flow_id: string;
     latest_version: number;
@@ -100,5 +101,5 @@ async function updateFlows(
            published_version = coalesce(x.published_version, f.published_version),
            updated_at = greatest(coalesce(x.saved_at, f.updated_at), (SELECT max(p) FROM unnest(x.published_at) AS p))
       FROM ${recordset(rows, columns)} AS x
-     WHERE f.organization_id = x.organization_id AND f.flow_id = x.flow_id`);
+     WHERE f.organization_id = x.organization_id AND f.flow_id = x.flow_id AND ${inOrganizationsOf('f', changes)}`);
 }
