@@ -44,7 +44,11 @@ const flags = {
   chunk: [10, 'events per append while generating (one stream each)'],
   inFlight: [64, 'appends in flight while generating'],
   pool: [4, 'Postgres pool of the store and of the rebuilds (npm run replay uses 4)'],
-  batch: [1_000, 'events per readAll page and per rebuild transaction (npm run replay: 1,000)'],
+  batch: [1_000, 'events per readAll page (npm run replay: 1,000)'],
+  lanes: [
+    2,
+    "a rebuild's transactions at once per page, each some organizations' events (npm run replay: 2)",
+  ],
   profile: [50_000, 'conversations events applied in pages of --batch, timed per statement (0: skip)'],
   together: [0, '1: also rebuild all projections at once (as long again); 0: skip'],
 } as const;
@@ -199,6 +203,7 @@ async function measure(ctx: Context, label: string, run: () => Promise<number>):
 async function rebuild(ctx: Context, projection: Projection): Promise<number> {
   const result = await rebuildProjection({ store: ctx.store, pool: ctx.pool }, projection, {
     batchSize: ctx.options.batch,
+    lanes: ctx.options.lanes,
   });
   return result.events;
 }
@@ -295,7 +300,7 @@ async function report(
       `appended in ${fixed(history.seconds, 1)} s (${fixed(history.events / history.seconds)} events/s, ` +
       `${options.chunk} per append, ${options.inFlight} in flight)`,
     `          ${types.map(([type, n]) => `${type} ${fixed(n)}`).join(', ')}`,
-    `Reads and rebuilds: pool ${options.pool}, pages of ${fixed(options.batch)} events (one transaction each)`,
+    `Reads and rebuilds: pool ${options.pool}, pages of ${fixed(options.batch)} events, ${options.lanes} lanes (a transaction each)`,
     '',
     formatTable(
       [

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type DatabaseTransactionConnection, sql } from 'slonik';
 import { conversationsProjection } from '../../projections/conversations.ts';
-import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
+import { seededRandom } from '../../scripts/bench/replay/history.ts';
 import { validateEvents } from '../../src/eventstore/eventValidator.ts';
-import {
-  createProjectionTables,
-  type Projection,
-  type ProjectionTables,
-} from '../../src/projection/projection.ts';
-import { tableIdentifiers } from '../../src/projection/projectionRunner.ts';
-import type { ConversationDelta } from '../../src/realtime/delta.ts';
 import { openTestEventStore, testRegistry } from '../support/database.ts';
-import { randomConversationHistory, seededRandom } from '../support/randomConversationHistory.ts';
+import { applyInBatches, assertSameRows, countRows, tablesFor } from '../support/projectionTables.ts';
+import { randomConversationHistory } from '../support/randomConversationHistory.ts';
 import { conversationsPerEvent } from './perEventOracle/conversations.ts';
 
 /**
@@ -32,40 +25,6 @@ describe('conversations projection, set-based', { timeout: 600_000 }, () => {
     await env?.close();
   });
 
-  /** The projection's tables under `<table>__<suffix>`, created empty. */
-  async function tablesFor(
-    suffix: string,
-  ): Promise<{ names: Record<string, string>; ids: ProjectionTables }> {
-    const names = Object.fromEntries(
-      Object.entries(conversationsProjection.tables).map(([logical, table]) => [
-        logical,
-        `${table}__${suffix}`,
-      ]),
-    );
-    const ids = tableIdentifiers(names);
-    await env.pool.transaction((tx) => createProjectionTables(tx, conversationsProjection, ids));
-    return { names, ids };
-  }
-
-  /** Applies `history` in transactions of the given batch sizes; the deltas published, in order. */
-  async function applyInBatches(
-    projection: Projection,
-    tables: ProjectionTables,
-    history: readonly RecordedEvent[],
-    sizes: () => number,
-  ): Promise<ConversationDelta[]> {
-    const deltas: ConversationDelta[] = [];
-    const context = { tables, publish: (delta: ConversationDelta) => deltas.push(delta) };
-    for (let start = 0; start < history.length; ) {
-      const batch = history.slice(start, start + sizes());
-      await env.pool.transaction((tx: DatabaseTransactionConnection) =>
-        projection.applyBatch(tx, batch, context),
-      );
-      start += batch.length;
-    }
-    return deltas;
-  }
-
   it('leaves every row and publishes every delta as the per-event projection did, whatever the batch sizes', async () => {
     const history = randomConversationHistory({ events, seed: 20261208, organizations: 4, customers: 600 });
     validateEvents(testRegistry(), history);
@@ -75,30 +34,17 @@ describe('conversations projection, set-based', { timeout: 600_000 }, () => {
 
     // The per-event code applied one event at a time (in transactions of 500: its statements run event
     // by event whatever the transaction), then the set-based code in batches of random sizes.
-    const oracle = await tablesFor('oracle');
-    const expected = await applyInBatches(conversationsPerEvent, oracle.ids, history, () => 500);
-    const batched = await tablesFor('batched');
+    const oracle = await tablesFor(env.pool, conversationsProjection, 'oracle');
+    const expected = await applyInBatches(env.pool, conversationsPerEvent, oracle.ids, history, () => 500);
+    const batched = await tablesFor(env.pool, conversationsProjection, 'batched');
     const random = seededRandom(7);
     const sizes = () => (random() < 0.4 ? 1 + Math.floor(random() * 3) : 1 + Math.floor(random() * 2000));
-    const actual = await applyInBatches(conversationsProjection, batched.ids, history, sizes);
+    const actual = await applyInBatches(env.pool, conversationsProjection, batched.ids, history, sizes);
 
-    for (const [logical, table] of Object.entries(oracle.names)) {
-      const other = batched.names[logical] as string;
-      const count = async (name: string) =>
-        Number(await env.pool.oneFirst(sql.unsafe`SELECT count(*) FROM ${sql.identifier(name.split('.'))}`));
-      const rows = await count(table);
-      assert.ok(rows > 0, `${table} has rows`);
-      assert.equal(await count(other), rows, `${logical}: as many rows`);
-      for (const [a, b] of [
-        [table, other],
-        [other, table],
-      ] as const) {
-        const extra = await env.pool.any(sql.unsafe`
-          SELECT * FROM ${sql.identifier(a.split('.'))} EXCEPT ALL SELECT * FROM ${sql.identifier(b.split('.'))}
-          LIMIT 3`);
-        assert.deepEqual(extra, [], `${logical}: rows of ${a} missing from ${b}`);
-      }
+    for (const table of Object.values(oracle.names)) {
+      assert.ok((await countRows(env.pool, table)) > 0, `${table} has rows`);
     }
+    await assertSameRows(env.pool, oracle.names, batched.names);
     assert.equal(actual.length, expected.length, 'one delta per conversation event');
     for (const [index, delta] of expected.entries()) {
       assert.deepStrictEqual(

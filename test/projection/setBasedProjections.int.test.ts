@@ -7,12 +7,12 @@ import { flowSecretsProjection } from '../../projections/flowSecrets.ts';
 import { flowsProjection } from '../../projections/flows.ts';
 import { identityProjection } from '../../projections/identity.ts';
 import { outboundProjection } from '../../projections/outbound.ts';
+import { seededRandom } from '../../scripts/bench/replay/history.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
 import { validateEvents } from '../../src/eventstore/eventValidator.ts';
 import type { Projection } from '../../src/projection/projection.ts';
 import { openTestEventStore, testRegistry } from '../support/database.ts';
 import { applyInBatches, assertSameRows, countRows, tablesFor } from '../support/projectionTables.ts';
-import { seededRandom } from '../support/randomConversationHistory.ts';
 import {
   randomFlowHistory,
   randomFlowRunHistory,

@@ -8,22 +8,11 @@
  * conversations that never started. Every event matches its schema (the test checks).
  */
 import { randomUUID } from 'node:crypto';
+import { seededRandom } from '../../scripts/bench/replay/history.ts';
 import { contactIdFor, contactStream } from '../../src/conversation/contact.ts';
 import { conversationIdFor } from '../../src/conversation/conversationActor.ts';
 import { conversationStream } from '../../src/conversation/conversationEvents.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
-
-/** mulberry32: a small seeded generator, the same history shape on every run. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 type Org = { id: string; channels: string[]; agents: string[]; queues: string[] };
 

@@ -7,9 +7,10 @@
  * events on rows that do not exist (yet), ids in upper case, and times with offsets and microseconds.
  * Every event matches its schema (the test checks).
  */
+
+import { seededRandom } from '../../scripts/bench/replay/history.ts';
 import type { RecordedEvent } from '../../src/eventstore/eventStore.ts';
 import { uuidPattern } from '../../src/lang/uuid.ts';
-import { seededRandom } from './randomConversationHistory.ts';
 
 type Random = {
   next: () => number;
