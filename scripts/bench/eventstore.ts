@@ -30,6 +30,7 @@ import { SchemaRegistry, schemasDir } from '../../src/schemas/schemaRegistry.ts'
 import { benchEvent } from './benchEvent.ts';
 import { integerFlag, readFlags } from './flags.ts';
 import { fixed, formatTable, percentile, runLoops, startMeter, type Usage } from './measure.ts';
+import { postgresSettings } from './scratchDatabase.ts';
 
 /** Every option: its default and what it sets (`--read-total` is readTotal). */
 const flags = {
@@ -271,11 +272,9 @@ const ratios = [
 
 /** The report: machine and Postgres settings, the table, the ratios, and what disturbed the run. */
 async function report(admin: pg.Client, o: Options, results: Result[]): Promise<string> {
-  const settings = 'synchronous_commit fsync wal_sync_method full_page_writes shared_buffers commit_delay';
-  const pgInfo = await admin.query(
-    `SELECT version(), string_agg(name || '=' || current_setting(name), ', ') AS settings
-       FROM unnest(string_to_array($1, ' ')) AS name`,
-    [settings],
+  const pgInfo = await postgresSettings(
+    admin,
+    'synchronous_commit fsync wal_sync_method full_page_writes shared_buffers commit_delay',
   );
   const cpus = os.cpus();
   const columns =
@@ -298,8 +297,8 @@ async function report(admin: pg.Client, o: Options, results: Result[]): Promise<
     `Event store benchmark — ${new Date().toISOString()}`,
     `Machine:  ${cpus[0]?.model.trim()}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ` +
       `${os.type()} ${os.release()}, Node ${process.version}`,
-    `Postgres: ${pgInfo.rows[0].version}`,
-    `          ${pgInfo.rows[0].settings}`,
+    `Postgres: ${pgInfo.version}`,
+    `          ${pgInfo.settings}`,
     `Load:     ${o.streams} streams, one append loop each (exact expected revision), pool ${o.pool}; ` +
       `${fixed(o.events)} events per append measure after ${fixed(Math.max(o.warmup, o.streams))} warm-up; ` +
       `group commit ${o.groupMax}×${o.inFlight}; catch-up batches of ${o.readBatch}`,

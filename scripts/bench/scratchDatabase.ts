@@ -52,8 +52,10 @@ export async function createScratchDatabase(
 }
 
 /** Postgres's version and the durability settings every report names. */
-export async function postgresSettings(admin: pg.Client): Promise<{ version: string; settings: string }> {
-  const names = 'synchronous_commit fsync wal_sync_method shared_buffers work_mem';
+export async function postgresSettings(
+  admin: pg.Client,
+  names = 'synchronous_commit fsync wal_sync_method shared_buffers work_mem',
+): Promise<{ version: string; settings: string }> {
   const { rows } = await admin.query(
     `SELECT split_part(version(), ' on ', 1) AS version,
             string_agg(name || '=' || current_setting(name), ', ') AS settings

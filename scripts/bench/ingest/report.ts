@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type pg from 'pg';
 import { fixed, formatTable } from '../measure.ts';
+import { postgresSettings } from '../scratchDatabase.ts';
 import { type Batches, formatBatches } from './batches.ts';
 import type { CpuSplit } from './cpuSplit.ts';
 import type { Drain } from './drain.ts';
@@ -190,19 +191,14 @@ export async function report(
   steady: SteadyRow[],
   drained: DrainedRow[],
 ): Promise<string> {
-  const names = 'synchronous_commit fsync wal_sync_method shared_buffers';
-  const pgInfo = await admin.query(
-    `SELECT version(), string_agg(name || '=' || current_setting(name), ', ') AS settings
-       FROM unnest(string_to_array($1, ' ')) AS name`,
-    [names],
-  );
+  const pgInfo = await postgresSettings(admin, 'synchronous_commit fsync wal_sync_method shared_buffers');
   const cpus = os.cpus();
   return [
     `Webhook ingest benchmark — ${new Date().toISOString()}`,
     `Machine:  ${cpus[0]?.model.trim()}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ` +
       `${os.type()} ${os.release()}, Node ${process.version}, ${wrk}`,
-    `Postgres: ${pgInfo.rows[0].version}`,
-    `          ${pgInfo.rows[0].settings}`,
+    `Postgres: ${pgInfo.version}`,
+    `          ${pgInfo.settings}`,
     `Load:     ${settings.organizations} organizations × ${settings.customers} customers, one text message per ` +
       `signed webhook, round-robin, none sent twice; server pool ${settings.pool}, every projection running`,
     ...(steady.length > 0 ? ['', ...steadySection(settings, steady)] : []),
