@@ -175,11 +175,22 @@ describe('Postgres event store', () => {
     const streams = Array.from({ length: 40 }, (_, index) => `conc-${index}`);
     const writers = 16;
     const appendsPerWriter = 60;
-    const total = writers * appendsPerWriter;
+    const total = writers * appendsPerWriter + 2;
     const subscription = env.store.subscribeToAll({ filter: { categories: ['conc'] }, batchSize: 50 });
+
+    // One inversion for certain: the first transaction takes its id, a second appends and commits,
+    // then the first appends (a larger position under a smaller transaction id) and commits.
+    const first = new pg.Client({ connectionString: env.db.url });
+    await first.connect();
+    await first.query('BEGIN');
+    await first.query('SELECT pg_current_xact_id()');
+    await env.store.appendToStream('conc-0', [thing(999_001)], 'any');
+    await first.query(appendSql, appendParams('conc-1', [thing(999_002)]));
+    await first.query('COMMIT');
+    await first.end();
     const received = take(subscription, total, 60_000);
 
-    // Half the writers hold their transaction open for a random while after taking positions, so
+    // Then half the writers hold their transaction open for a random while after taking positions, so
     // later positions routinely commit first; the other half go through the store (group commit).
     const slowWriter = async (writer: number) => {
       const client = new pg.Client({ connectionString: env.db.url });
