@@ -1,5 +1,7 @@
 import { type DatabaseTransactionConnection, sql } from 'slonik';
 import type { ProjectionTables } from '../../src/projection/projection.ts';
+import { recordset } from '../../src/projection/rowChanges.ts';
+import type { SqlFragment } from '../../src/projection/tenantTable.ts';
 import {
   type Changes,
   type ContactState,
@@ -62,11 +64,12 @@ export async function loadContacts(tx: Tx, t: Tables, keys: Set<string>): Promis
         ON k.organization_id = wanted.organization_id AND k.contact_id = wanted.contact_id`)) as ContactState[];
 }
 
-/** Rows as one JSON parameter: Dates as ISO strings, positions (bigint) as decimal strings. */
-const recordset = (rows: readonly object[]) =>
-  sql.fragment`jsonb_to_recordset(${JSON.stringify(
+/** Rows as a relation of typed columns: Dates go as ISO strings, positions (bigint) as decimal strings. */
+const rowsOf = (rows: readonly object[], columns: SqlFragment) =>
+  recordset(
     rows.map((row) => ('position' in row ? { ...row, position: String(row.position) } : row)),
-  )}::jsonb)`;
+    columns,
+  );
 
 /**
  * Inserts the conversations and messages the batch created, leaving any row already stored as it is.
@@ -108,9 +111,12 @@ async function upsertContacts(tx: Tx, t: Tables, rows: ContactState[]): Promise<
   await tx.query(sql.unsafe`
     INSERT INTO ${t.contacts} (organization_id, contact_id, wa_id, profile_name, name, attributes, first_seen_at,
                                last_seen_at, position)
-    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, contact_id uuid, wa_id text, profile_name text,
-                                          name text, attributes jsonb, first_seen_at timestamptz,
-                                          last_seen_at timestamptz, position bigint)
+    SELECT * FROM ${rowsOf(
+      rows,
+      sql.fragment`organization_id uuid, contact_id uuid, wa_id text, profile_name text,
+        name text, attributes jsonb, first_seen_at timestamptz,
+        last_seen_at timestamptz, position bigint`,
+    )} AS x
     ON CONFLICT (organization_id, contact_id) DO UPDATE
       SET profile_name = excluded.profile_name, name = excluded.name, attributes = excluded.attributes,
           last_seen_at = excluded.last_seen_at, position = excluded.position`);
@@ -121,12 +127,15 @@ const insertConversationRows = (t: Tables, rows: ConversationState[]) => sql.fra
                                   status, snoozed_until, assignee_id, queue_id, labels, last_message,
                                   unread_count, last_inbound_at, last_activity_at, created_at, updated_at,
                                   position)
-  SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, channel_id uuid,
-                                        contact_id uuid, wa_id text, contact_name text, status text,
-                                        snoozed_until timestamptz, assignee_id uuid, queue_id uuid,
-                                        labels text[], last_message jsonb, unread_count integer,
-                                        last_inbound_at timestamptz, last_activity_at timestamptz,
-                                        created_at timestamptz, updated_at timestamptz, position bigint)`;
+  SELECT * FROM ${rowsOf(
+    rows,
+    sql.fragment`organization_id uuid, conversation_id uuid, channel_id uuid,
+      contact_id uuid, wa_id text, contact_name text, status text,
+      snoozed_until timestamptz, assignee_id uuid, queue_id uuid,
+      labels text[], last_message jsonb, unread_count integer,
+      last_inbound_at timestamptz, last_activity_at timestamptz,
+      created_at timestamptz, updated_at timestamptz, position bigint`,
+  )} AS x`;
 
 /** The keys of the rows inserted. */
 async function insertConversations(tx: Tx, t: Tables, rows: ConversationState[]): Promise<Set<string>> {
@@ -162,10 +171,13 @@ async function insertMessages(tx: Tx, t: Tables, rows: MessageState[]): Promise<
     SELECT organization_id, conversation_id, message_id, direction, type, text, content,
            coalesce(media, 'null'::jsonb), status, status_history, wa_message_id, author, error, created_at,
            position
-      FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, message_id uuid, direction text,
-                                   type text, text text, content jsonb, media jsonb, status text,
-                                   status_history jsonb, wa_message_id text, author jsonb, error jsonb,
-                                   created_at timestamptz, position bigint)
+      FROM ${rowsOf(
+        rows,
+        sql.fragment`organization_id uuid, conversation_id uuid, message_id uuid, direction text,
+          type text, text text, content jsonb, media jsonb, status text,
+          status_history jsonb, wa_message_id text, author jsonb, error jsonb,
+          created_at timestamptz, position bigint`,
+      )} AS x
     ON CONFLICT DO NOTHING RETURNING organization_id, conversation_id, message_id`);
   return new Set(
     inserted.map((row) =>
@@ -180,8 +192,11 @@ async function updateMessages(tx: Tx, t: Tables, rows: StoredMessage[]): Promise
     UPDATE ${t.messages} AS m
        SET status = x.status, status_history = x.status_history, wa_message_id = x.wa_message_id,
            error = x.error
-      FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, message_id uuid, status text,
-                                   status_history jsonb, wa_message_id text, error jsonb)
+      FROM ${rowsOf(
+        rows,
+        sql.fragment`organization_id uuid, conversation_id uuid, message_id uuid, status text,
+          status_history jsonb, wa_message_id text, error jsonb`,
+      )} AS x
      WHERE m.organization_id = x.organization_id AND m.conversation_id = x.conversation_id
        AND m.message_id = x.message_id`);
 }
@@ -190,8 +205,11 @@ async function insertNotes(tx: Tx, t: Tables, rows: NoteState[]): Promise<void> 
   if (rows.length === 0) return;
   await tx.query(sql.unsafe`
     INSERT INTO ${t.notes} (organization_id, conversation_id, note_id, text, author_id, created_at, position)
-    SELECT * FROM ${recordset(rows)} AS x(organization_id uuid, conversation_id uuid, note_id uuid, text text,
-                                          author_id text, created_at timestamptz, position bigint)
+    SELECT * FROM ${rowsOf(
+      rows,
+      sql.fragment`organization_id uuid, conversation_id uuid, note_id uuid, text text,
+        author_id text, created_at timestamptz, position bigint`,
+    )} AS x
     ON CONFLICT DO NOTHING`);
 }
 
