@@ -1,4 +1,4 @@
-import { type DatabaseTransactionConnection, sql } from 'slonik';
+import { type DatabaseTransactionConnection, type IdentifierSqlToken, sql } from 'slonik';
 import type { ProjectionTables } from '../../src/projection/projection.ts';
 import { recordset } from '../../src/projection/rowChanges.ts';
 import type { SqlFragment } from '../../src/projection/tenantTable.ts';
@@ -22,47 +22,48 @@ export type Table = 'conversations' | 'messages' | 'contacts' | 'notes';
 type Tables = ProjectionTables<Table>;
 type Tx = DatabaseTransactionConnection;
 
-/** "org/id[/id]" keys → one uuid array per part. */
-function keyColumns(keys: Iterable<string>, parts: number): string[][] {
-  const columns: string[][] = Array.from({ length: parts }, () => []);
-  for (const key of keys) {
-    const values = key.split('/');
-    for (let part = 0; part < parts; part += 1) columns[part]?.push(values[part] as string);
-  }
-  return columns;
-}
-
-const uuids = (values: string[] | undefined) => sql.array(values ?? [], 'uuid');
-
-export async function loadConversations(tx: Tx, t: Tables, keys: Set<string>): Promise<ConversationState[]> {
+/**
+ * The rows of `table` whose key columns match one of `keys` ("org/id[/id]", one part per column):
+ * the keys go in as one uuid array per column, joined on the table's primary key.
+ */
+async function rowsByKey<Row>(
+  tx: Tx,
+  table: IdentifierSqlToken,
+  keyNames: readonly string[],
+  keys: Set<string>,
+  select: SqlFragment = sql.fragment`t.*`,
+): Promise<Row[]> {
   if (keys.size === 0) return [];
-  const [orgs, ids] = keyColumns(keys, 2);
+  const columns: string[][] = keyNames.map(() => []);
+  for (const key of keys) key.split('/').forEach((value, part) => columns[part]?.push(value));
+  const on = keyNames.map((name) => sql.fragment`t.${sql.identifier([name])} = k.${sql.identifier([name])}`);
   return (await tx.any(sql.unsafe`
-    SELECT c.* FROM ${t.conversations} AS c
-      JOIN unnest(${uuids(orgs)}, ${uuids(ids)}) AS k(organization_id, conversation_id)
-        ON c.organization_id = k.organization_id AND c.conversation_id = k.conversation_id`)) as ConversationState[];
+    SELECT ${select} FROM ${table} AS t
+      JOIN unnest(${sql.join(
+        columns.map((values) => sql.array(values, 'uuid')),
+        sql.fragment`, `,
+      )}) AS k(${sql.join(
+        keyNames.map((name) => sql.identifier([name])),
+        sql.fragment`, `,
+      )}) ON ${sql.join(on, sql.fragment` AND `)}`)) as Row[];
 }
 
-export async function loadMessages(tx: Tx, t: Tables, keys: Set<string>): Promise<StoredMessage[]> {
-  if (keys.size === 0) return [];
-  const [orgs, conversations, ids] = keyColumns(keys, 3);
-  return (await tx.any(sql.unsafe`
-    SELECT m.organization_id, m.conversation_id, m.message_id, m.status, m.status_history, m.wa_message_id,
-           m.error
-      FROM ${t.messages} AS m
-      JOIN unnest(${uuids(orgs)}, ${uuids(conversations)}, ${uuids(ids)}) AS k(organization_id, conversation_id, message_id)
-        ON m.organization_id = k.organization_id AND m.conversation_id = k.conversation_id
-       AND m.message_id = k.message_id`)) as StoredMessage[];
-}
+export const loadConversations = (tx: Tx, t: Tables, keys: Set<string>) =>
+  rowsByKey<ConversationState>(tx, t.conversations, ['organization_id', 'conversation_id'], keys);
 
-export async function loadContacts(tx: Tx, t: Tables, keys: Set<string>): Promise<ContactState[]> {
-  if (keys.size === 0) return [];
-  const [orgs, ids] = keyColumns(keys, 2);
-  return (await tx.any(sql.unsafe`
-    SELECT k.* FROM ${t.contacts} AS k
-      JOIN unnest(${uuids(orgs)}, ${uuids(ids)}) AS wanted(organization_id, contact_id)
-        ON k.organization_id = wanted.organization_id AND k.contact_id = wanted.contact_id`)) as ContactState[];
-}
+/** Only what a batch may change of a stored message: its content stays where it is. */
+export const loadMessages = (tx: Tx, t: Tables, keys: Set<string>) =>
+  rowsByKey<StoredMessage>(
+    tx,
+    t.messages,
+    ['organization_id', 'conversation_id', 'message_id'],
+    keys,
+    sql.fragment`t.organization_id, t.conversation_id, t.message_id, t.status, t.status_history,
+                 t.wa_message_id, t.error`,
+  );
+
+export const loadContacts = (tx: Tx, t: Tables, keys: Set<string>) =>
+  rowsByKey<ContactState>(tx, t.contacts, ['organization_id', 'contact_id'], keys);
 
 /** Rows as a relation of typed columns: Dates go as ISO strings, positions (bigint) as decimal strings. */
 const rowsOf = (rows: readonly object[], columns: SqlFragment) =>
@@ -218,8 +219,14 @@ async function showRenamedContacts(tx: Tx, t: Tables, contacts: Changes['renamed
   if (contacts.length === 0) return;
   await tx.query(sql.unsafe`
     UPDATE ${t.conversations} AS c SET contact_name = coalesce(k.name, k.profile_name)
-      FROM unnest(${uuids(contacts.map((contact) => contact.organizationId))},
-                  ${uuids(contacts.map((contact) => contact.contactId))}) AS r(organization_id, contact_id),
+      FROM unnest(${sql.array(
+        contacts.map((contact) => contact.organizationId),
+        'uuid',
+      )},
+                  ${sql.array(
+                    contacts.map((contact) => contact.contactId),
+                    'uuid',
+                  )}) AS r(organization_id, contact_id),
            ${t.contacts} AS k
      WHERE k.organization_id = r.organization_id AND k.contact_id = r.contact_id
        AND c.organization_id = r.organization_id AND c.contact_id = r.contact_id
