@@ -298,12 +298,15 @@ export class ProjectionRunner {
       }
       const pending = eventsPast(stored.position, state.known, batch);
       const context = { tables: state.tables, publish: (delta: ConversationDelta) => deltas.push(delta) };
-      if (!oneByOne && pending.length > 0) await projection.applyBatch(tx, pending, context);
-      for (const event of oneByOne ? pending : []) {
-        try {
-          await projection.applyBatch(tx, [event], context);
-        } catch (error) {
-          throw new ApplyFailed(event.position, error);
+      if (!oneByOne) {
+        if (pending.length > 0) await projection.applyBatch(tx, pending, context);
+      } else {
+        for (const event of pending) {
+          try {
+            await projection.applyBatch(tx, [event], context);
+          } catch (error) {
+            throw new ApplyFailed(event.position, error);
+          }
         }
       }
       applied = pending.length;
