@@ -35,7 +35,9 @@ async function rowsByKey<Row>(
 ): Promise<Row[]> {
   if (keys.size === 0) return [];
   const columns: string[][] = keyNames.map(() => []);
-  for (const key of keys) key.split('/').forEach((value, part) => columns[part]?.push(value));
+  for (const key of keys) {
+    for (const [part, value] of key.split('/').entries()) columns[part]?.push(value);
+  }
   const on = keyNames.map((name) => sql.fragment`t.${sql.identifier([name])} = k.${sql.identifier([name])}`);
   return (await tx.any(sql.unsafe`
     SELECT ${select} FROM ${table} AS t
